@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The admin CLI as a script or greylister uses it: exit codes, one answer line per
+# input line, stderr reasons, co-process mode, key-file refusals.
+set -euo pipefail
+B=${1:?usage: test_cli.sh PATH-TO-backstop}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+check() {  # check NAME EXPECTED ACTUAL
+    if [[ "$2" == "$3" ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL %s\n  expected: %q\n  actual:   %q\n' "$1" "$2" "$3"; fi
+}
+(umask 077; echo tops3cr3t >"$T/srs"; echo "1 secret" >"$T/batv")
+NOW=1577836860
+DAY779=$((20779 * 86400))
+
+out=$("$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW test@otherdomain.com)
+check "srs forward vector" "SRS0=vmyz=2W=otherdomain.com=test@example.com" "$out"
+
+# stdin: one answer line per input line, in order, failures as empty lines.
+set +e
+out=$(printf 'SRS0=XjO9=2V=otherdomain.com=test@example.com\nSRS0=FAKE=2V=otherdomain.com=test@example.com\nsrs0=xjo9=2v=otherdomain.com=test@example.com\n' |
+    "$B" srs reverse --secrets "$T/srs" --time $NOW 2>"$T/err")
+rc=$?
+set -e
+check "srs reverse stdin answers" $'test@otherdomain.com\n\ntest@otherdomain.com' "$out"
+check "srs reverse exit 1 on a failure" 1 $rc
+check "srs reverse reason on stderr" "SRS0=FAKE=2V=otherdomain.com=test@example.com: hash invalid" "$(cat "$T/err")"
+
+out=$("$B" batv sign --keys "$T/batv" --time $DAY779 user@example.com)
+check "batv sign vector" "prvs=1786c06615=user@example.com" "$out"
+out=$("$B" batv verify --keys "$T/batv" --time $DAY779 prvs=1786c06615=user@example.com)
+check "batv verify prints original" "user@example.com" "$out"
+set +e
+"$B" batv verify --keys "$T/batv" --time $((DAY779 + 8 * 86400)) prvs=1786c06615=user@example.com >/dev/null 2>"$T/err"
+rc=$?
+set -e
+check "batv verify expired exit" 1 $rc
+check "batv verify expired reason" "prvs=1786c06615=user@example.com: expired: BATV tag expired (day stamp 786)" "$(cat "$T/err")"
+
+check "verp encode" "owner+a=b.example@lists.example" "$("$B" verp encode --prefix owner@lists.example a@b.example)"
+check "verp decode" "a@b.example" "$("$B" verp decode owner+a=b.example@lists.example)"
+check "verp qmail" "list-a=b.example@lists.example" "$("$B" verp encode --prefix 'list-@lists.example-@[]' a@b.example)"
+check "normalize" $'user@example.com\ntest@otherdomain.com' \
+    "$(printf 'prvs=1786c06615=user@Example.com\nSRS0=vmyz=2W=otherdomain.com=test@example.com\n' | "$B" normalize)"
+
+# Co-process: the answer to the first line arrives before the second line is written.
+coproc CO { "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW; }
+echo test@otherdomain.com >&"${CO[1]}"
+read -r -t 5 line <&"${CO[0]}" || line=timeout
+check "co-process answers per line" "SRS0=vmyz=2W=otherdomain.com=test@example.com" "$line"
+exec {CO[1]}>&-
+wait "$CO_PID" || true
+
+# Key files: missing, world-readable, empty are usage errors (2) naming the file.
+chmod 644 "$T/srs"
+set +e
+"$B" srs forward --secrets "$T/srs" --srs-domain example.com a@b.example >/dev/null 2>"$T/err"
+rc=$?
+set -e
+check "world-readable secrets refused" 2 $rc
+grep -q "$T/srs: mode 0644" "$T/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL message names file and mode: $(cat "$T/err")"; }
+set +e
+"$B" batv sign --keys "$T/missing" a@b.example >/dev/null 2>&1; check "missing keys refused" 2 $?
+"$B" srs frobnicate >/dev/null 2>&1; check "unknown subcommand" 2 $?
+"$B" nosuchcommand >/dev/null 2>&1; check "unknown command" 2 $?
+"$B" srs forward --help >/dev/null 2>&1; check "help despite required options" 0 $?
+set -e
+keyline=$("$B" keygen --batv-key 3)
+[[ "$keyline" =~ ^3\ [A-Za-z0-9_-]{32}$ ]] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL keygen: $keyline"; }
+
+echo "cli: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]

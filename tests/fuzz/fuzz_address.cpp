@@ -1,0 +1,16 @@
+// libFuzzer: the envelope address parser must never crash, and what it accepts
+// must format to something it accepts again with the same parts.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "backstop/address.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    std::string_view in(reinterpret_cast<const char*>(data), size);
+    auto a = backstop::parse_address(in);
+    if (!a || a->is_null()) return 0;
+    auto again = backstop::parse_address(a->path());
+    if (!again || again->local != a->local || again->domain != a->domain) std::abort();
+    return 0;
+}
