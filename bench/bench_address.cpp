@@ -18,8 +18,8 @@ constexpr UnixTime kT = 1577836860;
 std::vector<std::string> senders() {
     std::vector<std::string> out;
     for (int i = 0; i < 1024; ++i) {
-        out.push_back("user" + std::to_string(i * 7919 % 100000) + ".name@sub" + std::to_string(i % 37) +
-                      ".example.org");
+        out.push_back("user" + std::to_string(i * 7919 % 100000) + ".name@sub" +
+                      std::to_string(i % 37) + ".example.org");
     }
     return out;
 }
@@ -55,7 +55,9 @@ void BM_SrsReverse(benchmark::State& state) {
 }
 BENCHMARK(BM_SrsReverse);
 
-BatvSigner make_signer() { return BatvSigner(BatvKeys{{{1, "secret"}, {0, "older"}}}, {}); }
+BatvSigner make_signer() {
+    return BatvSigner(BatvKeys{{{1, "secret"}, {0, "older"}}}, {});
+}
 
 void BM_BatvSign(benchmark::State& state) {
     auto signer = make_signer();

@@ -13,7 +13,8 @@ namespace {
 
 constexpr const char* kUsage =
     "backstop batv sign   --keys FILE [--lifetime DAYS] [--time EPOCH] [ADDRESS...]\n"
-    "       backstop batv verify --keys FILE [--lifetime DAYS] [--subaddress] [--time EPOCH] [ADDRESS...]\n"
+    "       backstop batv verify --keys FILE [--lifetime DAYS] [--subaddress] [--time EPOCH] "
+    "[ADDRESS...]\n"
     "Keys file: '<digit> <secret>' per line, the first line signs. verify prints the\n"
     "untagged address. With no ADDRESS, one address per line is read from stdin.";
 
@@ -62,7 +63,8 @@ int cmd_batv(int argc, char** argv) {
     }
     return for_each_address(addresses, [&](std::string_view a) -> LineAnswer {
         BatvVerdict v = signer.verify(a, now);
-        if (v.status != BatvStatus::valid) return {false, std::string(to_string(v.status)) + ": " + v.message};
+        if (v.status != BatvStatus::valid)
+            return {false, std::string(to_string(v.status)) + ": " + v.message};
         return {true, v.original};
     });
 }

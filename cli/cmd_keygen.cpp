@@ -23,7 +23,8 @@ int cmd_keygen(int argc, char** argv) {
     po::variables_map vm;
     std::vector<std::string> extra;
     if (auto stop = parse_options(argc, argv, desc, kUsage, vm, extra)) return *stop;
-    if (!extra.empty() || bytes < 16 || bytes > 256 || (vm.count("batv-key") && (batv_key < 0 || batv_key > 9))) {
+    if (!extra.empty() || bytes < 16 || bytes > 256 ||
+        (vm.count("batv-key") && (batv_key < 0 || batv_key > 9))) {
         std::cerr << argv[0] << ": usage: " << kUsage << "\n";
         return kExitUsage;
     }

@@ -14,7 +14,8 @@ namespace {
 constexpr const char* kUsage =
     "backstop srs forward --secrets FILE --srs-domain DOMAIN [--hash-length N] [--separator C]\n"
     "                     [--alphabet std|url] [--time EPOCH] [ADDRESS...]\n"
-    "       backstop srs reverse --secrets FILE [--max-age DAYS] [--hash-minimum N] [--time EPOCH] [ADDRESS...]\n"
+    "       backstop srs reverse --secrets FILE [--max-age DAYS] [--hash-minimum N] [--time EPOCH] "
+    "[ADDRESS...]\n"
     "With no ADDRESS, one address per line is read from stdin and answered in order.";
 
 }  // namespace
@@ -35,14 +36,20 @@ int cmd_srs(int argc, char** argv) {
     desc.add_options()("secrets", po::value(&secrets_file)->required(),
                        "secrets file: one per line, the first signs, all verify (mode 0600)");
     if (forward) {
-        desc.add_options()("srs-domain", po::value(&o.domain)->required(), "domain of the rewritten addresses")(
-            "hash-length", po::value(&o.hash_length)->default_value(4), "base64 characters of hash emitted")(
-            "separator", po::value(&separator)->default_value("="), "separator after SRS0/SRS1: = + or -")(
+        desc.add_options()("srs-domain", po::value(&o.domain)->required(),
+                           "domain of the rewritten addresses")(
+            "hash-length", po::value(&o.hash_length)->default_value(4),
+            "base64 characters of hash emitted")("separator",
+                                                 po::value(&separator)->default_value("="),
+                                                 "separator after SRS0/SRS1: = + or -")(
             "alphabet", po::value(&alphabet)->default_value("std"),
-            "base64 alphabet emitted: std (+/, Mail::SRS, postsrsd 1.x) or url (-_, postsrsd >= 2.2.6)");
+            "base64 alphabet emitted: std (+/, Mail::SRS, postsrsd 1.x) or url (-_, postsrsd >= "
+            "2.2.6)");
     } else {
-        desc.add_options()("max-age", po::value(&o.max_age)->default_value(21), "days an SRS0 address stays valid")(
-            "hash-minimum", po::value(&o.hash_minimum)->default_value(4), "fewest hash characters accepted");
+        desc.add_options()("max-age", po::value(&o.max_age)->default_value(21),
+                           "days an SRS0 address stays valid")(
+            "hash-minimum", po::value(&o.hash_minimum)->default_value(4),
+            "fewest hash characters accepted");
     }
     add_time_option(desc);
     po::variables_map vm;

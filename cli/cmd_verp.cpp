@@ -30,7 +30,9 @@ int cmd_verp(int argc, char** argv) {
 
     po::options_description desc(encode ? "verp encode options" : "verp decode options");
     std::string prefix, delimiters = "+=";
-    if (encode) desc.add_options()("prefix", po::value(&prefix)->required(), "owner@origin or prefix-@host-@[]");
+    if (encode)
+        desc.add_options()("prefix", po::value(&prefix)->required(),
+                           "owner@origin or prefix-@host-@[]");
     desc.add_options()("delimiters", po::value(&delimiters)->default_value("+="),
                        "separator and '@' stand-in, as Postfix's default_verp_delimiters");
     po::variables_map vm;

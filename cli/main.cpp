@@ -27,7 +27,8 @@ constexpr Command kCommands[] = {
 
 void usage(std::ostream& out) {
     out << "usage: backstop COMMAND [options] [ARGS...]\n\ncommands:\n";
-    for (const auto& c : kCommands) out << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary << "\n";
+    for (const auto& c : kCommands)
+        out << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary << "\n";
     out << "\n'backstop COMMAND --help' describes each command.\n";
 }
 

@@ -19,7 +19,8 @@ std::optional<int> parse_options(int argc, char** argv, const po::options_descri
     po::positional_options_description pos;
     pos.add("arg", -1);
     try {
-        po::store(po::command_line_parser(argc, argv).options(everything).positional(pos).run(), vm);
+        po::store(po::command_line_parser(argc, argv).options(everything).positional(pos).run(),
+                  vm);
         // --help before notify(): required options must not stand in the way of help.
         if (vm.count("help")) {
             std::cout << "usage: " << usage << "\n\n" << all;
@@ -39,7 +40,8 @@ UnixTime now_from(const po::variables_map& vm) {
 }
 
 void add_time_option(po::options_description& desc) {
-    desc.add_options()("time", po::value<long long>(), "fix the clock at this Unix time (for reproducible output)");
+    desc.add_options()("time", po::value<long long>(),
+                       "fix the clock at this Unix time (for reproducible output)");
 }
 
 }  // namespace backstop::cli

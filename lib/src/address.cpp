@@ -6,7 +6,9 @@ namespace backstop {
 
 namespace {
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool is_control(unsigned char c) {
+    return c < 0x20 || c == 0x7f;
+}
 
 // ASCII only: the C locale functions would depend on the process locale.
 bool is_alnum(unsigned char c) {
@@ -24,7 +26,9 @@ bool is_domain_char(unsigned char c) {
     return c >= 0x80 || is_alnum(c) || c == '-' || c == '_';
 }
 
-AddressError err(AddressErrc code, std::string message) { return {code, std::move(message)}; }
+AddressError err(AddressErrc code, std::string message) {
+    return {code, std::move(message)};
+}
 
 // Position of the last '@' that is not inside a quoted string, or npos.
 std::size_t last_unquoted_at(std::string_view s, bool& bad_quote) {
@@ -61,7 +65,8 @@ Result<std::string, AddressError> parse_local(std::string_view raw) {
     for (; i < raw.size(); ++i) {
         char c = raw[i];
         if (c == '\\') {
-            if (++i >= raw.size()) return err(AddressErrc::bad_quoting, "backslash at end of quoted local part");
+            if (++i >= raw.size())
+                return err(AddressErrc::bad_quoting, "backslash at end of quoted local part");
             out.push_back(raw[i]);
         } else if (c == '"') {
             break;
@@ -70,7 +75,8 @@ Result<std::string, AddressError> parse_local(std::string_view raw) {
         }
     }
     if (i >= raw.size()) return err(AddressErrc::bad_quoting, "unterminated quoted local part");
-    if (i + 1 != raw.size()) return err(AddressErrc::bad_quoting, "text after the closing quote of the local part");
+    if (i + 1 != raw.size())
+        return err(AddressErrc::bad_quoting, "text after the closing quote of the local part");
     if (out.empty()) return err(AddressErrc::empty_local, "empty quoted local part");
     return out;
 }
@@ -80,7 +86,8 @@ std::string check_domain(std::string_view d) {
     if (d.front() == '[') {
         if (d.back() != ']' || d.size() < 3) return "unterminated address literal";
         for (char c : d.substr(1, d.size() - 2)) {
-            if (c == '[' || c == ']' || c == '\\' || c == ' ') return "bad character in address literal";
+            if (c == '[' || c == ']' || c == '\\' || c == ' ')
+                return "bad character in address literal";
         }
         return {};
     }
@@ -170,12 +177,14 @@ Result<Address, AddressError> parse_address(std::string_view text) {
     // Source route <@a,@b:user@domain>: obsolete (RFC 5321 §4.1.2), stripped.
     if (inner.front() == '@') {
         std::size_t colon = inner.find(':');
-        if (colon == std::string_view::npos) return err(AddressErrc::bad_route, "source route without ':'");
+        if (colon == std::string_view::npos)
+            return err(AddressErrc::bad_route, "source route without ':'");
         std::string_view route = inner.substr(0, colon);
         std::size_t pos = 0;
         while (pos < route.size()) {
             std::size_t comma = route.find(',', pos);
-            std::string_view hop = route.substr(pos, comma == std::string_view::npos ? route.npos : comma - pos);
+            std::string_view hop =
+                route.substr(pos, comma == std::string_view::npos ? route.npos : comma - pos);
             if (hop.size() < 2 || hop.front() != '@' || !check_domain(hop.substr(1)).empty()) {
                 return err(AddressErrc::bad_route, "malformed source route");
             }
@@ -193,7 +202,8 @@ Result<Address, AddressError> parse_address(std::string_view text) {
         // Brackets outside quotes and outside a domain literal mean a broken path.
         char c = inner[i];
         if (c == '"') q ^= 1;
-        if (!q && (c == '<' || c == '>')) return err(AddressErrc::unbalanced, "stray angle bracket");
+        if (!q && (c == '<' || c == '>'))
+            return err(AddressErrc::unbalanced, "stray angle bracket");
     }
 
     Address a;
@@ -208,7 +218,8 @@ Result<Address, AddressError> parse_address(std::string_view text) {
     auto local = parse_local(inner.substr(0, at));
     if (!local) return local.error();
     std::string_view domain = inner.substr(at + 1);
-    if (std::string why = check_domain(domain); !why.empty()) return err(AddressErrc::bad_domain, why);
+    if (std::string why = check_domain(domain); !why.empty())
+        return err(AddressErrc::bad_domain, why);
     a.local = std::move(local).value();
     a.domain = std::string(domain);
 

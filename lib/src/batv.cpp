@@ -13,8 +13,12 @@ namespace backstop {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+bool is_hex(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // KDDDSSSSSS: key digit, 3-digit day, 6 hex digits.
 bool tag_ok(std::string_view t) {
@@ -28,7 +32,9 @@ bool tag_ok(std::string_view t) {
     return true;
 }
 
-int day_stamp_of(UnixTime now) { return int(((unix_day(now) % 1000) + 1000) % 1000); }
+int day_stamp_of(UnixTime now) {
+    return int(((unix_day(now) % 1000) + 1000) % 1000);
+}
 
 struct Split {
     std::string_view local, domain;
@@ -65,12 +71,18 @@ BatvParsed parsed_tag(BatvForm form, std::string_view tag, std::string original)
 
 const char* to_string(BatvStatus status) {
     switch (status) {
-        case BatvStatus::valid: return "valid";
-        case BatvStatus::missing: return "missing";
-        case BatvStatus::malformed: return "malformed";
-        case BatvStatus::expired: return "expired";
-        case BatvStatus::bad_signature: return "bad-signature";
-        case BatvStatus::unknown_key: return "unknown-key";
+        case BatvStatus::valid:
+            return "valid";
+        case BatvStatus::missing:
+            return "missing";
+        case BatvStatus::malformed:
+            return "malformed";
+        case BatvStatus::expired:
+            return "expired";
+        case BatvStatus::bad_signature:
+            return "bad-signature";
+        case BatvStatus::unknown_key:
+            return "unknown-key";
     }
     return "unknown";
 }
@@ -82,12 +94,14 @@ Result<BatvParsed, BatvStatus> parse_batv(std::string_view address, bool accept_
     if (istarts_with(local, "prvs=")) {
         std::string_view rest = local.substr(5);
         if (rest.size() > 11 && rest[10] == '=' && tag_ok(rest.substr(0, 10))) {
-            return parsed_tag(BatvForm::standard, rest.substr(0, 10), join(rest.substr(11), s.domain));
+            return parsed_tag(BatvForm::standard, rest.substr(0, 10),
+                              join(rest.substr(11), s.domain));
         }
         // Old draft order, still sent by some appliances: prvs=local=TAG@domain.
         std::size_t eq = rest.rfind('=');
         if (eq != std::string_view::npos && eq > 0 && tag_ok(rest.substr(eq + 1))) {
-            return parsed_tag(BatvForm::old_order, rest.substr(eq + 1), join(rest.substr(0, eq), s.domain));
+            return parsed_tag(BatvForm::old_order, rest.substr(eq + 1),
+                              join(rest.substr(0, eq), s.domain));
         }
         return BatvStatus::malformed;
     }
@@ -110,7 +124,8 @@ struct BatvSigner::Impl {
     int signing_key = 0;
 
     std::string signature(int k, int day, std::string_view address) const {
-        char prefix[4] = {char('0' + k), char('0' + day / 100), char('0' + day / 10 % 10), char('0' + day % 10)};
+        char prefix[4] = {char('0' + k), char('0' + day / 100), char('0' + day / 10 % 10),
+                          char('0' + day % 10)};
         auto d = keys[std::size_t(k)]->compute({std::string_view(prefix, 4), address});
         return hex_encode(d.data(), 3);
     }
@@ -119,9 +134,11 @@ struct BatvSigner::Impl {
 BatvSigner::BatvSigner(const BatvKeys& keys, BatvOptions options)
     : options_(options), impl_(std::make_unique<Impl>()) {
     if (keys.keys.empty()) throw std::invalid_argument("BATV needs at least one key");
-    if (options_.lifetime < 1 || options_.lifetime > 999) throw std::invalid_argument("BATV lifetime must be 1 to 999 days");
+    if (options_.lifetime < 1 || options_.lifetime > 999)
+        throw std::invalid_argument("BATV lifetime must be 1 to 999 days");
     for (const auto& k : keys.keys) {
-        if (k.number < 0 || k.number > 9) throw std::invalid_argument("BATV key numbers are 0 to 9");
+        if (k.number < 0 || k.number > 9)
+            throw std::invalid_argument("BATV key numbers are 0 to 9");
         impl_->keys[std::size_t(k.number)].emplace(k.secret);
     }
     impl_->signing_key = keys.keys.front().number;

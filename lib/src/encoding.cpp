@@ -28,7 +28,8 @@ std::size_t base64_encode_prefix(const std::uint8_t* data, std::size_t n, Base64
         if (i + 1 < n) v |= unsigned(data[i + 1]) << 8;
         if (i + 2 < n) v |= data[i + 2];
         std::size_t chars = i + 2 < n ? 4 : (i + 1 < n ? 3 : 2);
-        for (std::size_t k = 0; k < chars && w < max_chars; ++k) out[w++] = table[(v >> (18 - 6 * k)) & 63];
+        for (std::size_t k = 0; k < chars && w < max_chars; ++k)
+            out[w++] = table[(v >> (18 - 6 * k)) & 63];
     }
     return w;
 }
@@ -80,6 +81,8 @@ int base32_value(char c) {
     return -1;
 }
 
-char base32_char(unsigned v) { return kBase32[v & 31]; }
+char base32_char(unsigned v) {
+    return kBase32[v & 31];
+}
 
 }  // namespace backstop

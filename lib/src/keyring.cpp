@@ -11,7 +11,9 @@ namespace backstop {
 
 namespace {
 
-KeyFileError err(KeyFileErrc code, std::string message) { return {code, std::move(message)}; }
+KeyFileError err(KeyFileErrc code, std::string message) {
+    return {code, std::move(message)};
+}
 
 // Calls fn(line, line_number) for each line that is not blank or a comment,
 // with CR/LF and surrounding blanks removed.
@@ -23,8 +25,10 @@ void for_each_key_line(std::string_view text, Fn fn) {
         std::string_view line = text.substr(0, nl);
         text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
         ++number;
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.remove_suffix(1);
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+            line.remove_prefix(1);
         if (line.empty() || line.front() == '#') continue;
         if (!fn(line, number)) return;
     }
@@ -45,7 +49,8 @@ Result<SecretList, KeyFileError> parse_secret_list(std::string_view text, std::s
         out.secrets.emplace_back(line);
         return true;
     });
-    if (out.secrets.empty()) return err(KeyFileErrc::empty, std::string(origin) + ": no secret in file");
+    if (out.secrets.empty())
+        return err(KeyFileErrc::empty, std::string(origin) + ": no secret in file");
     return out;
 }
 
@@ -54,12 +59,14 @@ Result<BatvKeys, KeyFileError> parse_batv_keys(std::string_view text, std::strin
     std::string problem;
     for_each_key_line(text, [&](std::string_view line, int number) {
         std::string where = std::string(origin) + ":" + std::to_string(number) + ": ";
-        if (line.size() < 3 || line[0] < '0' || line[0] > '9' || (line[1] != ' ' && line[1] != '\t')) {
+        if (line.size() < 3 || line[0] < '0' || line[0] > '9' ||
+            (line[1] != ' ' && line[1] != '\t')) {
             problem = where + "expected '<digit 0-9> <secret>'";
             return false;
         }
         std::string_view secret = line.substr(2);
-        while (!secret.empty() && (secret.front() == ' ' || secret.front() == '\t')) secret.remove_prefix(1);
+        while (!secret.empty() && (secret.front() == ' ' || secret.front() == '\t'))
+            secret.remove_prefix(1);
         if (secret.empty()) {
             problem = where + "key " + line[0] + " has no secret";
             return false;
@@ -98,8 +105,8 @@ Result<std::string, KeyFileError> read_key_file(const std::string& path) {
         ::close(fd);
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-        return err(KeyFileErrc::insecure, path + ": mode " + mode +
-                                              " lets group or others read it; chmod 600 or 400");
+        return err(KeyFileErrc::insecure,
+                   path + ": mode " + mode + " lets group or others read it; chmod 600 or 400");
     }
     std::string data;
     char buf[4096];

@@ -7,9 +7,26 @@ namespace {
 bool plain_local_char(unsigned char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     switch (c) {
-        case '.': case '-': case '_': case '+': case '=': case '/': case '!': case '#': case '$':
-        case '%': case '&': case '\'': case '*': case '?': case '^': case '`': case '{': case '|':
-        case '}': case '~':
+        case '.':
+        case '-':
+        case '_':
+        case '+':
+        case '=':
+        case '/':
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '?':
+        case '^':
+        case '`':
+        case '{':
+        case '|':
+        case '}':
+        case '~':
             return true;
         default:
             return false;
@@ -24,7 +41,8 @@ bool plain_domain_char(unsigned char c) {
 }  // namespace
 
 bool split_plain_address(std::string_view text, std::string_view& local, std::string_view& domain) {
-    if (text.size() >= 2 && text.front() == '<' && text.back() == '>') text = text.substr(1, text.size() - 2);
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>')
+        text = text.substr(1, text.size() - 2);
     std::size_t at = text.rfind('@');
     if (at == std::string_view::npos || at == 0 || at + 1 >= text.size()) return false;
     for (std::size_t i = 0; i < at; ++i) {

@@ -12,9 +12,13 @@ namespace {
 
 constexpr std::size_t kMaxHash = 27;  // base64 characters of a 20-byte SHA-1
 
-SrsError err(SrsErrc code, std::string message) { return {code, std::move(message)}; }
+SrsError err(SrsErrc code, std::string message) {
+    return {code, std::move(message)};
+}
 
-bool is_separator(char c) { return c == '=' || c == '+' || c == '-'; }
+bool is_separator(char c) {
+    return c == '=' || c == '+' || c == '-';
+}
 
 // "SRS0" or "SRS1" (any case) followed by a separator.
 int srs_tag(std::string_view local) {
@@ -41,7 +45,7 @@ std::size_t split_fields(std::string_view s, std::string_view (&out)[N]) {
 // Lowercased concatenation of the hash inputs in a stack buffer: the hot path
 // must not allocate. Inputs longer than the buffer fall back to the heap.
 class LoweredInput {
-public:
+  public:
     LoweredInput(std::initializer_list<std::string_view> parts) {
         std::size_t total = 0;
         for (auto p : parts) total += p.size();
@@ -58,7 +62,7 @@ public:
     }
     std::string_view view() const { return view_; }
 
-private:
+  private:
     char buf_[512];
     std::string heap_;
     std::string_view view_;
@@ -68,17 +72,28 @@ private:
 
 const char* to_string(SrsErrc code) {
     switch (code) {
-        case SrsErrc::bad_address: return "not a valid address";
-        case SrsErrc::null_sender: return "null sender is never rewritten";
-        case SrsErrc::not_srs: return "not an SRS address";
-        case SrsErrc::no_hash: return "no hash";
-        case SrsErrc::hash_too_short: return "hash too short";
-        case SrsErrc::no_timestamp: return "no time stamp";
-        case SrsErrc::bad_timestamp: return "time stamp not base32";
-        case SrsErrc::out_of_date: return "time stamp out of date";
-        case SrsErrc::hash_invalid: return "hash invalid";
-        case SrsErrc::malformed: return "malformed SRS address";
-        case SrsErrc::too_long: return "SRS local part would exceed 64 octets";
+        case SrsErrc::bad_address:
+            return "not a valid address";
+        case SrsErrc::null_sender:
+            return "null sender is never rewritten";
+        case SrsErrc::not_srs:
+            return "not an SRS address";
+        case SrsErrc::no_hash:
+            return "no hash";
+        case SrsErrc::hash_too_short:
+            return "hash too short";
+        case SrsErrc::no_timestamp:
+            return "no time stamp";
+        case SrsErrc::bad_timestamp:
+            return "time stamp not base32";
+        case SrsErrc::out_of_date:
+            return "time stamp out of date";
+        case SrsErrc::hash_invalid:
+            return "hash invalid";
+        case SrsErrc::malformed:
+            return "malformed SRS address";
+        case SrsErrc::too_long:
+            return "SRS local part would exceed 64 octets";
     }
     return "unknown SRS error";
 }
@@ -94,7 +109,8 @@ struct SrsCodec::Impl {
     // First hash_length base64 characters of the first key's HMAC.
     std::size_t make_hash(const SrsOptions& o, std::string_view data, char* out) const {
         auto d = keys.front().compute({data});
-        return base64_encode_prefix(d.data(), d.size(), o.alphabet, out, std::size_t(o.hash_length));
+        return base64_encode_prefix(d.data(), d.size(), o.alphabet, out,
+                                    std::size_t(o.hash_length));
     }
 
     // Case-insensitive, either alphabet, constant time per key.
@@ -103,7 +119,8 @@ struct SrsCodec::Impl {
         if (given.empty()) return err(SrsErrc::no_hash, "no hash");
         if (given.size() < std::size_t(o.hash_minimum)) {
             return err(SrsErrc::hash_too_short, "hash too short: " + std::to_string(given.size()) +
-                                                    " < hash-minimum " + std::to_string(o.hash_minimum));
+                                                    " < hash-minimum " +
+                                                    std::to_string(o.hash_minimum));
         }
         if (given.size() > kMaxHash) return err(SrsErrc::hash_invalid, "hash invalid");
         char want[kMaxHash], have[kMaxHash];
@@ -168,7 +185,8 @@ Result<SrsForward, SrsError> SrsCodec::forward(std::string_view sender, UnixTime
     const SrsOptions& o = options_;
     // Our own domain, or SRS we signed ourselves: rewriting again would only nest.
     auto unchanged = [&] {
-        return SrsForward{format_local(local) + "@" + std::string(domain), SrsForwardKind::unchanged};
+        return SrsForward{format_local(local) + "@" + std::string(domain),
+                          SrsForwardKind::unchanged};
     };
     if (iequals(domain, o.domain)) return unchanged();
     int tag = srs_tag(local);
@@ -203,11 +221,18 @@ Result<SrsForward, SrsError> SrsCodec::forward(std::string_view sender, UnixTime
         std::size_t n = impl_->make_hash(o, in.view(), hash);
         srs_local.reserve(8 + n + 2 + domain.size() + local.size());
         srs_local.append("SRS0").push_back(o.separator);
-        srs_local.append(hash, n).append("=").append(ts).append("=").append(domain).append("=").append(local);
+        srs_local.append(hash, n)
+            .append("=")
+            .append(ts)
+            .append("=")
+            .append(domain)
+            .append("=")
+            .append(local);
     }
     std::string formatted = format_local(srs_local);
     if (formatted.size() > 64) {
-        return err(SrsErrc::too_long, "SRS local part would be " + std::to_string(formatted.size()) +
+        return err(SrsErrc::too_long, "SRS local part would be " +
+                                          std::to_string(formatted.size()) +
                                           " octets, RFC 5321 allows 64");
     }
     formatted.append("@").append(o.domain);
@@ -232,7 +257,8 @@ Result<SrsReverse, SrsError> SrsCodec::reverse(std::string_view address, UnixTim
         std::string_view f[3];
         std::size_t n = split_fields(rest, f);
         if (f[0].empty()) return err(SrsErrc::no_hash, "no hash");
-        if (n < 3 || f[1].empty() || f[2].empty()) return err(SrsErrc::malformed, "SRS1 address without host or user");
+        if (n < 3 || f[1].empty() || f[2].empty())
+            return err(SrsErrc::malformed, "SRS1 address without host or user");
         LoweredInput in{f[1], f[2]};
         auto ok = impl_->verify_hash(o, f[0], in.view());
         if (!ok) return ok.error();
@@ -246,9 +272,11 @@ Result<SrsReverse, SrsError> SrsCodec::reverse(std::string_view address, UnixTim
     if (f[0].empty()) return err(SrsErrc::no_hash, "no hash");
     if (n < 2 || f[1].empty()) return err(SrsErrc::no_timestamp, "no time stamp");
     if (f[1].size() != 2 || base32_value(f[1][0]) < 0 || base32_value(f[1][1]) < 0) {
-        return err(SrsErrc::bad_timestamp, "time stamp '" + std::string(f[1]) + "' is not 2 base32 characters");
+        return err(SrsErrc::bad_timestamp,
+                   "time stamp '" + std::string(f[1]) + "' is not 2 base32 characters");
     }
-    if (n < 4 || f[2].empty() || f[3].empty()) return err(SrsErrc::malformed, "SRS0 address without host or user");
+    if (n < 4 || f[2].empty() || f[3].empty())
+        return err(SrsErrc::malformed, "SRS0 address without host or user");
     LoweredInput in{f[1], f[2], f[3]};
     auto ok = impl_->verify_hash(o, f[0], in.view());
     if (!ok) return ok.error();
@@ -273,13 +301,15 @@ Result<std::string, SrsError> srs_decode_unverified(std::string_view local) {
     std::string_view rest = local.substr(5);
     if (tag == 1) {
         std::string_view f[3];
-        if (split_fields(rest, f) < 3 || f[1].empty() || f[2].empty()) return err(SrsErrc::malformed, "malformed SRS1");
+        if (split_fields(rest, f) < 3 || f[1].empty() || f[2].empty())
+            return err(SrsErrc::malformed, "malformed SRS1");
         std::string out = "SRS0";
         out.append(f[2]).append("@").append(f[1]);
         return out;
     }
     std::string_view f[4];
-    if (split_fields(rest, f) < 4 || f[2].empty() || f[3].empty()) return err(SrsErrc::malformed, "malformed SRS0");
+    if (split_fields(rest, f) < 4 || f[2].empty() || f[3].empty())
+        return err(SrsErrc::malformed, "malformed SRS0");
     std::string out(f[3]);
     out.append("@").append(f[2]);
     return out;

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (v.status == backstop::BatvStatus::valid) {
         // A valid tag re-signed from its original verifies again.
         auto again = signer().sign(v.original, now);
-        if (!again || signer().verify(*again, now).status != backstop::BatvStatus::valid) std::abort();
+        if (!again || signer().verify(*again, now).status != backstop::BatvStatus::valid)
+            std::abort();
     }
     (void)signer().sign(in, now);
     return 0;

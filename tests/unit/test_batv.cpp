@@ -22,7 +22,8 @@ TEST(BatvSign, DesignVectors) {
     EXPECT_EQ(s.sign_with("user@example.com", 0, 786), "prvs=07867e8775=user@example.com");
     EXPECT_EQ(s.sign_with("user@example.com", 0, 779), "prvs=077934312a=user@example.com");
     EXPECT_EQ(s.sign_with("user@example.com", 0, 999), "prvs=099999d073=user@example.com");
-    EXPECT_EQ(s.sign_with("First.Last+x@Example.COM", 3, 786), "prvs=37868a4174=First.Last+x@Example.COM");
+    EXPECT_EQ(s.sign_with("First.Last+x@Example.COM", 3, 786),
+              "prvs=37868a4174=First.Last+x@Example.COM");
 }
 
 TEST(BatvSign, UsesFirstKeyAndLifetime) {
@@ -86,7 +87,8 @@ TEST(BatvVerify, CaseOfTagTypeAndHex) {
     EXPECT_EQ(s.verify("PRVS=1786C06615=user@example.com", kDay779).status, BatvStatus::valid);
     EXPECT_EQ(s.verify("Prvs=1786c06615=user@example.com", kDay779).status, BatvStatus::valid);
     // The address itself is not case-folded: a changed case is a different address.
-    EXPECT_EQ(s.verify("prvs=1786c06615=User@example.com", kDay779).status, BatvStatus::bad_signature);
+    EXPECT_EQ(s.verify("prvs=1786c06615=User@example.com", kDay779).status,
+              BatvStatus::bad_signature);
 }
 
 TEST(BatvVerify, Statuses) {
@@ -94,8 +96,10 @@ TEST(BatvVerify, Statuses) {
     EXPECT_EQ(s.verify("user@example.com", kDay779).status, BatvStatus::missing);
     EXPECT_EQ(s.verify("prvs=17x6c06615=user@example.com", kDay779).status, BatvStatus::malformed);
     EXPECT_EQ(s.verify("prvs=user@example.com", kDay779).status, BatvStatus::malformed);
-    EXPECT_EQ(s.verify("prvs=1786c06616=user@example.com", kDay779).status, BatvStatus::bad_signature);
-    EXPECT_EQ(s.verify("prvs=9786c06615=user@example.com", kDay779).status, BatvStatus::unknown_key);
+    EXPECT_EQ(s.verify("prvs=1786c06616=user@example.com", kDay779).status,
+              BatvStatus::bad_signature);
+    EXPECT_EQ(s.verify("prvs=9786c06615=user@example.com", kDay779).status,
+              BatvStatus::unknown_key);
     EXPECT_EQ(s.verify("<>", kDay779).status, BatvStatus::missing);
 }
 
@@ -109,7 +113,8 @@ TEST(BatvVerify, OldOrder) {
 
 TEST(BatvVerify, SubaddressOnlyWhenAsked) {
     auto plain = signer();
-    EXPECT_EQ(plain.verify("user+prvs=1786c06615@example.com", kDay779).status, BatvStatus::missing);
+    EXPECT_EQ(plain.verify("user+prvs=1786c06615@example.com", kDay779).status,
+              BatvStatus::missing);
     BatvOptions o;
     o.accept_subaddress = true;
     auto sub = signer({{1, "secret"}}, o);

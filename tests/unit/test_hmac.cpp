@@ -13,7 +13,8 @@ std::string evp_hmac_sha1_hex(std::string_view key, std::string_view data) {
     unsigned char out[20];
     std::size_t len = 0;
     EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA1", nullptr, key.data(), key.size(),
-              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof out, &len);
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, sizeof out,
+              &len);
     return hex_encode(out, len);
 }
 
@@ -29,9 +30,11 @@ TEST(HmacSha1, Rfc2202Vectors) {
 }
 
 TEST(HmacSha1, MatchesEvpMac) {
-    for (std::string key : {std::string(""), std::string("k"), std::string(64, 'x'), std::string(65, 'y')}) {
+    for (std::string key :
+         {std::string(""), std::string("k"), std::string(64, 'x'), std::string(65, 'y')}) {
         HmacSha1 h(key);
-        for (std::string data : {std::string(""), std::string("2wotherdomain.comtest"), std::string(300, 'z')}) {
+        for (std::string data :
+             {std::string(""), std::string("2wotherdomain.comtest"), std::string(300, 'z')}) {
             auto d = h.compute({data});
             EXPECT_EQ(hex_encode(d.data(), d.size()), evp_hmac_sha1_hex(key, data));
         }
@@ -49,7 +52,8 @@ TEST(HmacSha1, CopiesAreIndependent) {
 
 TEST(HmacSha256, Rfc4231Vector) {
     auto d = hmac_sha256("Jefe", "what do ya want for nothing?");
-    EXPECT_EQ(hex_encode(d.data(), d.size()), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    EXPECT_EQ(hex_encode(d.data(), d.size()),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(ConstantTimeEqual, Basics) {

@@ -12,7 +12,7 @@ using namespace backstop;
 namespace {
 
 class TempFile {
-public:
+  public:
     TempFile(const std::string& content, mode_t mode) {
         char tmpl[] = "/tmp/backstop-key-XXXXXX";
         int fd = mkstemp(tmpl);
@@ -24,7 +24,7 @@ public:
     ~TempFile() { std::remove(path_.c_str()); }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 

@@ -10,7 +10,8 @@ TEST(Normalize, Batv) {
     EXPECT_EQ(normalize_address("prvs=user=1786c06615@example.com"), "user@example.com");
     EXPECT_EQ(normalize_address("user+prvs=1786c06615@example.com"), "user@example.com");
     EXPECT_EQ(normalize_address("btv1==0e6a8c2b8d6==user@example.com"), "user@example.com");
-    EXPECT_EQ(normalize_address("msprvs1=17827b6ypcbdm=bounces-123@example.com"), "bounces-123@example.com");
+    EXPECT_EQ(normalize_address("msprvs1=17827b6ypcbdm=bounces-123@example.com"),
+              "bounces-123@example.com");
 }
 
 TEST(Normalize, SameSenderEveryDay) {
@@ -19,9 +20,11 @@ TEST(Normalize, SameSenderEveryDay) {
 }
 
 TEST(Normalize, Srs) {
-    EXPECT_EQ(normalize_address("SRS0=vmyz=2W=otherdomain.com=test@example.com"), "test@otherdomain.com");
-    EXPECT_EQ(normalize_address("SRS1=JIBX=thirddomain.com==vmyz=2W=other.example=test@example.com"),
-              "test@other.example");
+    EXPECT_EQ(normalize_address("SRS0=vmyz=2W=otherdomain.com=test@example.com"),
+              "test@otherdomain.com");
+    EXPECT_EQ(
+        normalize_address("SRS1=JIBX=thirddomain.com==vmyz=2W=other.example=test@example.com"),
+        "test@other.example");
     EXPECT_EQ(normalize_address("<SRS0=abcd=2W=Other.Example=prvs=1786c06615=user@relay.example>"),
               "user@other.example");
 }

@@ -1,6 +1,5 @@
 #include "backstop/srs.hpp"
 
-
 #include <gtest/gtest.h>
 
 #include "backstop/address.hpp"
@@ -29,7 +28,9 @@ SrsErrc rev_error(const SrsCodec& c, std::string_view a, UnixTime t = kT) {
 
 }  // namespace
 
-TEST(SrsTimestamp, DesignVector) { EXPECT_EQ(srs_timestamp(kT), "2W"); }
+TEST(SrsTimestamp, DesignVector) {
+    EXPECT_EQ(srs_timestamp(kT), "2W");
+}
 
 TEST(SrsForward, DesignVectors) {
     auto c = codec();
@@ -53,7 +54,8 @@ TEST(SrsForward, HashLengthSix) {
     SrsOptions o;
     o.hash_length = 6;
     o.hash_minimum = 4;
-    EXPECT_EQ(fwd(codec(o), "test@otherdomain.com"), "SRS0=vmyz7B=2W=otherdomain.com=test@example.com");
+    EXPECT_EQ(fwd(codec(o), "test@otherdomain.com"),
+              "SRS0=vmyz7B=2W=otherdomain.com=test@example.com");
 }
 
 TEST(SrsForward, UrlAlphabet) {
@@ -157,7 +159,8 @@ TEST(SrsReverse, ErrorsNameTheReason) {
     EXPECT_EQ(rev_error(c, "SRS0==2W=otherdomain.com=test@example.com"), SrsErrc::no_hash);
     EXPECT_EQ(rev_error(c, "SRS0=vmyz@example.com"), SrsErrc::no_timestamp);
     EXPECT_EQ(rev_error(c, "SRS0=vmyz==otherdomain.com=test@example.com"), SrsErrc::no_timestamp);
-    EXPECT_EQ(rev_error(c, "SRS0=vmyz=2!=otherdomain.com=test@example.com"), SrsErrc::bad_timestamp);
+    EXPECT_EQ(rev_error(c, "SRS0=vmyz=2!=otherdomain.com=test@example.com"),
+              SrsErrc::bad_timestamp);
     EXPECT_EQ(rev_error(c, "SRS0=vmyz=2W=otherdomain.com@example.com"), SrsErrc::malformed);
     EXPECT_EQ(rev_error(c, "SRS1=JIBX=thirddomain.com@example.com"), SrsErrc::malformed);
     EXPECT_EQ(rev_error(c, "SRS0=vm=2W=otherdomain.com=test@example.com"), SrsErrc::hash_too_short);
@@ -182,12 +185,14 @@ TEST(SrsReverse, HashMinimumWorks) {
     o.hash_minimum = 6;
     auto strict = codec(o);
     EXPECT_TRUE(strict.reverse("SRS0=vmyz7B=2W=otherdomain.com=test@example.com", kT).ok());
-    EXPECT_EQ(rev_error(strict, "SRS0=vmyz=2W=otherdomain.com=test@example.com"), SrsErrc::hash_too_short);
+    EXPECT_EQ(rev_error(strict, "SRS0=vmyz=2W=otherdomain.com=test@example.com"),
+              SrsErrc::hash_too_short);
     o.hash_minimum = 4;
     auto lenient = codec(o);
     EXPECT_TRUE(lenient.reverse("SRS0=vmyz=2W=otherdomain.com=test@example.com", kT).ok());
     // A longer-than-emitted hash still has to match in full.
-    EXPECT_EQ(rev_error(lenient, "SRS0=vmyz7C=2W=otherdomain.com=test@example.com"), SrsErrc::hash_invalid);
+    EXPECT_EQ(rev_error(lenient, "SRS0=vmyz7C=2W=otherdomain.com=test@example.com"),
+              SrsErrc::hash_invalid);
 }
 
 TEST(SrsReverse, SecretRotation) {
@@ -219,7 +224,8 @@ TEST(SrsReverse, Srs1ChainUnwinds) {
 
 TEST(SrsDecodeUnverified, NoKeyNeeded) {
     EXPECT_EQ(*srs_decode_unverified("SRS0=vmyz=2W=otherdomain.com=test"), "test@otherdomain.com");
-    EXPECT_EQ(*srs_decode_unverified("SRS1=JIBX=thirddomain.com==opaque+string"), "SRS0=opaque+string@thirddomain.com");
+    EXPECT_EQ(*srs_decode_unverified("SRS1=JIBX=thirddomain.com==opaque+string"),
+              "SRS0=opaque+string@thirddomain.com");
     EXPECT_FALSE(srs_decode_unverified("plain").ok());
 }
 

@@ -22,7 +22,8 @@ TEST(Verp, QmailPrefix) {
 
 TEST(Verp, DecodeSplitsOnLastEquals) {
     EXPECT_EQ(*verp_decode("owner+a=b=domain.example@lists.example"), "a=b@domain.example");
-    EXPECT_EQ(*verp_decode("owner+user+tag=domain.example@lists.example"), "user+tag@domain.example");
+    EXPECT_EQ(*verp_decode("owner+user+tag=domain.example@lists.example"),
+              "user+tag@domain.example");
 }
 
 TEST(Verp, CustomDelimiters) {

@@ -10,15 +10,15 @@
 namespace backstop {
 
 enum class AddressErrc {
-    empty,           // nothing at all (not even <>)
-    unbalanced,      // '<' without '>' or the reverse
-    bad_route,       // malformed source route
-    no_domain,       // no '@domain' (and not <postmaster>)
-    empty_local,     // '@domain' with nothing before it
-    bad_local,       // a character not allowed in an unquoted local part
-    bad_quoting,     // unterminated quoted string or stray backslash
-    bad_domain,      // empty label, bad character, or bad address literal
-    control_char,    // NUL, CR, LF or another control byte
+    empty,         // nothing at all (not even <>)
+    unbalanced,    // '<' without '>' or the reverse
+    bad_route,     // malformed source route
+    no_domain,     // no '@domain' (and not <postmaster>)
+    empty_local,   // '@domain' with nothing before it
+    bad_local,     // a character not allowed in an unquoted local part
+    bad_quoting,   // unterminated quoted string or stray backslash
+    bad_domain,    // empty label, bad character, or bad address literal
+    control_char,  // NUL, CR, LF or another control byte
 };
 using AddressError = Error<AddressErrc>;
 

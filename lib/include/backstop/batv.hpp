@@ -26,9 +26,9 @@ const char* to_string(BatvStatus status);
 // Where the tag sat in the local part.
 enum class BatvForm {
     none,
-    standard,     // prvs=KDDDSSSSSS=local@domain
-    old_order,    // prvs=local=KDDDSSSSSS@domain
-    subaddress,   // local+prvs=KDDDSSSSSS@domain
+    standard,    // prvs=KDDDSSSSSS=local@domain
+    old_order,   // prvs=local=KDDDSSSSSS@domain
+    subaddress,  // local+prvs=KDDDSSSSSS@domain
 };
 
 struct BatvVerdict {
@@ -39,12 +39,12 @@ struct BatvVerdict {
 };
 
 struct BatvOptions {
-    int lifetime = 7;                 // days
-    bool accept_subaddress = false;   // accept local+prvs=TAG@domain
+    int lifetime = 7;                // days
+    bool accept_subaddress = false;  // accept local+prvs=TAG@domain
 };
 
 class BatvSigner {
-public:
+  public:
     // Throws std::invalid_argument when there is no key or the lifetime is out of 1..999.
     BatvSigner(const BatvKeys& keys, BatvOptions options);
     ~BatvSigner();
@@ -61,7 +61,7 @@ public:
 
     BatvVerdict verify(std::string_view address, UnixTime now) const;
 
-private:
+  private:
     struct Impl;
     BatvOptions options_;
     std::unique_ptr<Impl> impl_;

@@ -13,7 +13,7 @@ namespace backstop {
 
 // HMAC-SHA1 keyed once; compute() is const, allocation-free and thread-safe.
 class HmacSha1 {
-public:
+  public:
     static constexpr std::size_t kDigestSize = 20;
     using Digest = std::array<std::uint8_t, kDigestSize>;
 
@@ -27,7 +27,7 @@ public:
     // MAC over the concatenation of the parts.
     Digest compute(std::initializer_list<std::string_view> parts) const;
 
-private:
+  private:
     struct State;
     std::unique_ptr<State> state_;
 };

@@ -10,12 +10,12 @@
 namespace backstop {
 
 enum class KeyFileErrc {
-    missing,        // cannot stat or open
-    unreadable,     // open or read failed
-    insecure,       // readable by group or others
-    not_regular,    // a directory, device, ...
-    empty,          // no usable key in it
-    bad_line,       // a line that does not parse (BATV keys)
+    missing,      // cannot stat or open
+    unreadable,   // open or read failed
+    insecure,     // readable by group or others
+    not_regular,  // a directory, device, ...
+    empty,        // no usable key in it
+    bad_line,     // a line that does not parse (BATV keys)
 };
 using KeyFileError = Error<KeyFileErrc>;
 

@@ -32,19 +32,19 @@ using SrsError = Error<SrsErrc>;
 const char* to_string(SrsErrc code);
 
 struct SrsOptions {
-    std::string domain;       // our SRS domain (the part after @ of every rewrite)
-    int hash_length = 4;      // characters of base64 emitted
-    int hash_minimum = 4;     // fewest characters accepted on reverse
-    char separator = '=';     // first separator after SRS0/SRS1: '=', '+' or '-'
-    int max_age = 21;         // days an SRS0 address stays valid
+    std::string domain;    // our SRS domain (the part after @ of every rewrite)
+    int hash_length = 4;   // characters of base64 emitted
+    int hash_minimum = 4;  // fewest characters accepted on reverse
+    char separator = '=';  // first separator after SRS0/SRS1: '=', '+' or '-'
+    int max_age = 21;      // days an SRS0 address stays valid
     Base64Alphabet alphabet = Base64Alphabet::standard;  // emitted; both accepted
 };
 
 // What forward() did, so callers can log it.
 enum class SrsForwardKind {
-    srs0,         // plain sender -> SRS0
-    srs1,         // SRS0/SRS1 from elsewhere -> SRS1
-    unchanged,    // already at our SRS domain (ours, or a local sender)
+    srs0,       // plain sender -> SRS0
+    srs1,       // SRS0/SRS1 from elsewhere -> SRS1
+    unchanged,  // already at our SRS domain (ours, or a local sender)
 };
 
 struct SrsForward {
@@ -58,7 +58,7 @@ struct SrsReverse {
 };
 
 class SrsCodec {
-public:
+  public:
     // Throws std::invalid_argument for options that cannot work (start-up error).
     SrsCodec(const SrsSecrets& secrets, SrsOptions options);
     ~SrsCodec();
@@ -76,7 +76,7 @@ public:
     // Validation of the option values, for config checks; empty when fine.
     static std::string check_options(const SrsOptions& options);
 
-private:
+  private:
     struct Impl;
     SrsOptions options_;
     std::unique_ptr<Impl> impl_;

@@ -16,12 +16,11 @@ struct VerpDelimiters {
 // Postfix XVERP: prefix owner@origin + user@domain -> owner+user=domain@origin.
 // qmail: prefix "prefix-@host-@[]" -> prefix-user=domain@host (delimiters '-' and '=').
 Result<std::string, Failure> verp_encode(std::string_view prefix, std::string_view recipient,
-                                             VerpDelimiters delimiters = {});
+                                         VerpDelimiters delimiters = {});
 
 // The recipient inside a VERP address: the part after the first separator, split on
 // the LAST 'at' delimiter. Fails when there is no such part.
-Result<std::string, Failure> verp_decode(std::string_view address,
-                                             VerpDelimiters delimiters = {});
+Result<std::string, Failure> verp_decode(std::string_view address, VerpDelimiters delimiters = {});
 
 // Parses "+=" style delimiter pairs; nullopt-like failure with a message.
 Result<VerpDelimiters, Failure> parse_verp_delimiters(std::string_view text);
