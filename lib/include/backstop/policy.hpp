@@ -1,0 +1,60 @@
+// Policy: everything a Session needs to decide, built once from a Config (key files
+// read, codecs keyed) and shared read-only by all connections. A reload builds a
+// new Policy; connections keep the one they started with.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backstop/batv.hpp"
+#include "backstop/bounce.hpp"
+#include "backstop/config.hpp"
+#include "backstop/network.hpp"
+#include "backstop/result.hpp"
+#include "backstop/srs.hpp"
+#include "backstop/watermark.hpp"
+
+namespace backstop {
+
+// "user@domain", "user@*", "*@domain", "@domain", "*": ASCII case-insensitive.
+bool address_matches(std::string_view pattern, std::string_view address);
+
+class Policy {
+  public:
+    // Reads the key and list files the config names; errors name the key and file.
+    static Result<std::shared_ptr<const Policy>, Failure> build(const Config& config);
+
+    const Config& config() const { return config_; }
+    const SrsCodec* srs() const { return srs_ ? &*srs_ : nullptr; }
+    const BatvSigner* batv() const { return batv_ ? &*batv_ : nullptr; }
+    const Watermark* watermark() const { return watermark_ ? &*watermark_ : nullptr; }
+    const BounceClassifier& classifier() const { return classifier_; }
+
+    bool is_local_domain(std::string_view domain) const;
+    bool is_srs_domain(std::string_view domain) const;
+    bool is_internal(const IpAddress& a) const { return in_networks(networks_, a); }
+    bool is_bounce_sender(std::string_view address) const;
+    bool is_exempt_recipient(std::string_view address) const;
+    bool is_batv_exempt_sender(std::string_view address) const;
+    bool is_batv_exempt_recipient_domain(std::string_view domain) const;
+    // Bounce to this local part: nullopt when allowed, else the action and why.
+    std::optional<std::pair<Action, std::string>> check_localpart(std::string_view local) const;
+
+  private:
+    Config config_;
+    std::set<std::string> local_domains_;  // lowercased
+    std::vector<IpNetwork> networks_;
+    std::optional<SrsCodec> srs_;
+    std::optional<BatvSigner> batv_;
+    std::optional<Watermark> watermark_;
+    BounceClassifier classifier_;
+    std::vector<std::regex> deny_;
+    std::optional<std::set<std::string>> valid_localparts_;  // lowercased
+};
+
+}  // namespace backstop

@@ -1,0 +1,351 @@
+#include "backstop/session.hpp"
+
+#include "backstop/address.hpp"
+#include "backstop/batv.hpp"
+#include "backstop/srs.hpp"
+
+namespace backstop {
+
+namespace {
+
+// Control bytes never reach a log line or a reply unescaped.
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (c < 0x20 || c == 0x7f) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        } else {
+            out += char(c);
+        }
+    }
+    return out;
+}
+
+std::string domain_of(std::string_view address) {
+    std::size_t at = address.rfind('@');
+    return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<const Policy> policy, const Clock& clock)
+    : policy_(std::move(policy)), clock_(clock), buffer_(policy_->config().classify_max_bytes) {}
+
+Decision Session::connect(std::string_view hostname, std::string_view address) {
+    client_ = printable(address.empty() ? std::string_view("local") : address);
+    (void)hostname;
+    if (address.empty()) {
+        internal_client_ = true;  // sendmail(1) submission through non_smtpd_milters
+    } else if (auto ip = IpAddress::parse(address)) {
+        internal_client_ = policy_->is_internal(*ip);
+    } else {
+        internal_client_ = false;
+    }
+    return Decision::proceed();
+}
+
+Decision Session::helo(std::string_view) {
+    return Decision::proceed();
+}
+
+void Session::reset_message() {
+    sender_.clear();
+    sender_null_ = true;
+    bounce_ = false;
+    recipients_.clear();
+    any_foreign_recipient_ = false;
+    rewrites_.clear();
+    tags_.clear();
+    dropped_.clear();
+    unsigned_local_.clear();
+    forged_.clear();
+    header_counts_.clear();
+    message_id_.clear();
+    buffer_.clear();
+}
+
+void Session::abort() {
+    reset_message();
+}
+
+Decision Session::mail(std::string_view sender, std::string_view auth_authen) {
+    reset_message();
+    direction_ =
+        (internal_client_ || !auth_authen.empty()) ? Direction::outbound : Direction::inbound;
+    auto a = parse_address(sender);
+    if (!a) {
+        // The MTA accepted it; we only decline to rewrite what we cannot read.
+        sender_ = printable(sender);
+        sender_null_ = false;
+        return Decision::proceed();
+    }
+    sender_null_ = a->is_null();
+    sender_ = a->str();
+    bounce_ = sender_null_ || policy_->is_bounce_sender(sender_);
+    return Decision::proceed();
+}
+
+Decision Session::reject_reply(Action action, const std::string& recipient,
+                               const std::string& why) const {
+    Decision d;
+    d.step = action == Action::tempfail ? Step::tempfail : Step::reject;
+    d.code = action == Action::tempfail ? "451" : "550";
+    d.xcode = action == Action::tempfail ? "4.7.1" : "5.7.1";
+    d.text = "<" + printable(recipient) + ">: " + policy_->config().reject_text + " (" + why + ")";
+    return d;
+}
+
+Decision Session::apply(Action action, const std::string& recipient, const std::string& result,
+                        const std::string& why, bool& keep) {
+    keep = true;
+    switch (action) {
+        case Action::reject:
+        case Action::tempfail:
+            keep = false;
+            return reject_reply(action, recipient, why);
+        case Action::tag:
+            tags_.push_back({recipient, result});
+            return Decision::proceed();
+        case Action::discard:
+            dropped_.push_back(recipient);
+            return Decision::proceed();
+        case Action::accept:
+            return Decision::proceed();
+    }
+    return Decision::proceed();
+}
+
+Decision Session::rcpt(std::string_view recipient) {
+    auto a = parse_address(recipient);
+    if (!a || a->is_null()) return Decision::proceed();  // the MTA judges syntax
+    const std::string bare = a->str();
+    const std::string raw(recipient);
+    const Policy& p = *policy_;
+    const UnixTime now = clock_.now();
+
+    if (direction_ == Direction::outbound) {
+        recipients_.push_back(bare);
+        if (!p.is_local_domain(a->domain)) any_foreign_recipient_ = true;
+        return Decision::proceed();
+    }
+
+    const bool srs_domain = p.is_srs_domain(a->domain);
+    const bool local = p.is_local_domain(a->domain);
+    bool keep = true;
+    Decision d;
+    auto finish = [&](Decision dec) {
+        if (keep) recipients_.push_back(raw);
+        return dec;
+    };
+    if ((!srs_domain && !local) || p.is_exempt_recipient(bare)) return finish(Decision::proceed());
+
+    if (srs_domain && srs_decode_unverified(a->local).ok()) {
+        auto r = p.srs()->reverse(bare, now);
+        if (r) {
+            rewrites_.push_back({raw, r->address});
+            return finish(Decision::proceed());
+        }
+        // Never relay to the embedded address of a forged or stale SRS address.
+        return finish(apply(p.config().bad_signature, raw, "bad-signature",
+                            std::string("SRS ") + to_string(r.error().code), keep));
+    }
+    if (local && p.batv()) {
+        BatvVerdict v = p.batv()->verify(bare, now);
+        if (v.status == BatvStatus::valid) {
+            rewrites_.push_back({raw, v.original});
+            return finish(Decision::proceed());
+        }
+        if (v.status != BatvStatus::missing) {
+            return finish(apply(p.config().bad_signature, raw, "bad-signature",
+                                std::string("BATV tag ") + to_string(v.status), keep));
+        }
+    }
+    const bool checks_unsigned = (local && p.batv()) || (srs_domain && !local);
+    if (!checks_unsigned) return finish(Decision::proceed());
+    if (bounce_) {
+        if (auto lp = p.check_localpart(a->local)) {
+            return finish(apply(lp->first, raw, lp->second, lp->second, keep));
+        }
+        return finish(apply(p.config().unsigned_bounce, raw, "unsigned-bounce",
+                            "bounce to an address we never used as a sender", keep));
+    }
+    unsigned_local_.push_back(raw);
+    return finish(Decision::proceed());
+}
+
+Decision Session::header(std::string_view name, std::string_view value) {
+    int index = 1;
+    bool counted = false;
+    for (auto& [n, count] : header_counts_) {
+        if (iequals(n, name)) {
+            index = ++count;
+            counted = true;
+            break;
+        }
+    }
+    if (!counted) header_counts_.emplace_back(std::string(name), 1);
+    // Our verdict and watermark headers are ours alone to add.
+    if (istarts_with(name, "X-Backstop-") || iequals(name, policy_->config().watermark_header)) {
+        forged_.emplace_back(std::string(name), index);
+    }
+    if (iequals(name, "Message-ID") && message_id_.empty()) {
+        std::size_t b = value.find_first_not_of(" \t\r\n");
+        std::size_t e = value.find_last_not_of(" \t\r\n");
+        if (b != std::string_view::npos) message_id_ = std::string(value.substr(b, e - b + 1));
+    }
+    if (direction_ == Direction::inbound) buffer_.add_header(name, value);
+    return Decision::proceed();
+}
+
+Decision Session::end_of_headers() {
+    if (direction_ == Direction::inbound) buffer_.end_of_headers();
+    return Decision::proceed();
+}
+
+Decision Session::body(std::string_view chunk) {
+    // Only an auto-reply candidate needs its body read, and only up to the cap.
+    if (direction_ == Direction::inbound && !unsigned_local_.empty() && !bounce_)
+        buffer_.add_body(chunk);
+    return Decision::proceed();
+}
+
+void Session::remove_forged_headers(EndOfMessage& out) const {
+    // Highest index first, so earlier removals do not shift later ones.
+    for (auto it = forged_.rbegin(); it != forged_.rend(); ++it) {
+        HeaderEdit e;
+        e.kind = HeaderEdit::Kind::remove;
+        e.name = it->first;
+        e.index = it->second;
+        out.header_edits.push_back(std::move(e));
+    }
+}
+
+EndOfMessage Session::end_of_message(std::string_view queue_id) {
+    EndOfMessage out =
+        direction_ == Direction::outbound ? outbound_eom(queue_id) : inbound_eom(queue_id);
+    reset_message();
+    return out;
+}
+
+EndOfMessage Session::outbound_eom(std::string_view queue_id) {
+    EndOfMessage out;
+    const Policy& p = *policy_;
+    const UnixTime now = clock_.now();
+    remove_forged_headers(out);
+    std::string reason = "unchanged";
+    if (sender_null_) {
+        reason = "null sender";
+    } else if (p.is_local_domain(domain_of(sender_))) {
+        bool exempt_rcpt = false;
+        for (const auto& r : recipients_)
+            exempt_rcpt = exempt_rcpt || p.is_batv_exempt_recipient_domain(domain_of(r));
+        if (!p.batv()) {
+            reason = "local sender, batv off";
+        } else if (p.is_batv_exempt_sender(sender_)) {
+            reason = "batv exempt sender";
+        } else if (exempt_rcpt) {
+            reason = "batv exempt recipient domain";
+        } else if (parse_batv(sender_, p.config().batv_subaddress).ok()) {
+            reason = "already signed";
+        } else if (auto s = p.batv()->sign(sender_, now)) {
+            out.new_sender = *s;
+            reason = "batv";
+        }
+    } else if (p.srs() && any_foreign_recipient_) {
+        auto f = p.srs()->forward(sender_, now);
+        if (!f) {
+            reason = std::string("srs refused: ") + f.error().message;
+        } else if (f->kind == SrsForwardKind::unchanged) {
+            reason = "already srs";
+        } else {
+            out.new_sender = f->address;
+            reason = f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
+        }
+    } else if (p.srs()) {
+        reason = "foreign sender, all recipients local";
+    }
+    if (p.watermark() && p.config().watermark_enable) {
+        HeaderEdit e;
+        e.name = p.watermark()->header_name();
+        e.value = p.watermark()->sign(sender_, message_id_, now);
+        out.header_edits.push_back(std::move(e));
+    }
+    out.log_line =
+        printable(queue_id) + ": direction=outbound client=" + client_ + " from=<" + sender_ + ">";
+    if (out.new_sender) out.log_line += " new-from=<" + *out.new_sender + ">";
+    out.log_line +=
+        " rcpts=" + std::to_string(recipients_.size()) + " verdict=accept reason=" + reason;
+    return out;
+}
+
+EndOfMessage Session::inbound_eom(std::string_view queue_id) {
+    EndOfMessage out;
+    const Policy& p = *policy_;
+    remove_forged_headers(out);
+    for (const auto& r : rewrites_) {
+        out.remove_recipients.push_back(r.as_given);
+        out.add_recipients.push_back(r.original);
+    }
+    for (const auto& d : dropped_) out.remove_recipients.push_back(d);
+    for (const auto& t : tags_) {
+        out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
+                                    t.result + "; rcpt=<" + printable(t.recipient) + ">", 1});
+    }
+    std::string verdict = "accept", reason = bounce_ ? "bounce" : "mail";
+    if (!dropped_.empty() && dropped_.size() == recipients_.size()) {
+        out.decision.step = Step::discard;
+        verdict = "discard";
+        reason = "every recipient discarded";
+    }
+    if (!unsigned_local_.empty() && !bounce_ && out.decision.step == Step::proceed) {
+        ClassifyOptions o;
+        o.max_bytes = p.config().classify_max_bytes;
+        o.watermark = p.watermark();
+        o.now = clock_.now();
+        Classification c = p.classifier().classify(buffer_.view(), o);
+        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback) {
+            std::string kind(to_string(c.kind));
+            if (c.original.watermark == WatermarkStatus::valid) {
+                reason = kind + ", watermark valid";
+            } else {
+                std::string why = kind + " to an unsigned address, watermark " +
+                                  std::string(to_string(c.original.watermark));
+                reason = why;
+                switch (p.config().unsigned_autoreply) {
+                    case Action::reject:
+                    case Action::tempfail:
+                        out.decision = reject_reply(p.config().unsigned_autoreply,
+                                                    unsigned_local_.front(), why);
+                        verdict = to_string(p.config().unsigned_autoreply);
+                        break;
+                    case Action::tag:
+                        out.header_edits.push_back(
+                            {HeaderEdit::Kind::add, "X-Backstop-Result",
+                             "unsigned-autoreply; kind=" + kind +
+                                 "; watermark=" + std::string(to_string(c.original.watermark)),
+                             1});
+                        verdict = "tag";
+                        break;
+                    case Action::discard:
+                        out.decision.step = Step::discard;
+                        verdict = "discard";
+                        break;
+                    case Action::accept:
+                        break;
+                }
+            }
+        }
+    }
+    if (!tags_.empty() && verdict == "accept") verdict = "tag";
+    out.log_line = printable(queue_id) + ": direction=inbound client=" + client_ + " from=<" +
+                   sender_ + "> rcpts=" + std::to_string(recipients_.size()) +
+                   " rewritten=" + std::to_string(rewrites_.size()) + " verdict=" + verdict +
+                   " reason=" + reason;
+    return out;
+}
+
+}  // namespace backstop

@@ -1,0 +1,171 @@
+// backstop-milter: signs outbound envelope senders (BATV, SRS) on relay hosts and
+// refuses backscatter on the inbound MX. Options, socket, privileges, signals.
+#include <libmilter/mfapi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backstop/config.hpp"
+#include "backstop/policy.hpp"
+#include "callbacks.hpp"
+#include "log.hpp"
+#include "policy_holder.hpp"
+#include "privileges.hpp"
+
+namespace {
+
+using namespace backstop;
+using namespace backstop::milter;
+
+constexpr const char* kUsage =
+    "usage: backstop-milter [--config FILE] [--check-config] [--KEY VALUE ...]\n"
+    "  --config FILE     configuration file (INI; keys are the long options below)\n"
+    "  --check-config    validate the configuration and key files, then exit 0 or 1\n"
+    "  --help, --version\n"
+    "Signals: SIGUSR1 reloads the configuration (a bad one is logged and the old one kept);\n"
+    "SIGTERM and SIGHUP stop the milter.\n\n";
+
+struct Args {
+    std::string config_path;
+    bool check = false;
+    std::vector<std::string> rest;
+};
+
+Result<std::shared_ptr<const Policy>, Failure> load(const Args& args) {
+    auto config = parse_config(args.config_path, args.rest);
+    if (!config) return config.error();
+    return Policy::build(*config);
+}
+
+// SIGUSR1 is blocked in every thread and taken here, so reload never runs inside
+// a signal handler and libmilter's own signal thread keeps SIGHUP/SIGTERM.
+void reload_loop(Args args) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        auto policy = load(args);
+        if (!policy) {
+            log(LogLevel::error,
+                "configuration error, keeping the old configuration: " + policy.error().message);
+            continue;
+        }
+        log_set_level(log_level_from((*policy)->config().log_level));
+        current_policy().set(*policy);
+        log(LogLevel::info,
+            "configuration reloaded from " +
+                (args.config_path.empty() ? std::string("command line") : args.config_path));
+    }
+}
+
+std::string unix_socket_path(const std::string& spec) {
+    for (const char* prefix : {"unix:", "local:"}) {
+        if (spec.rfind(prefix, 0) == 0) return spec.substr(std::strlen(prefix));
+    }
+    return {};
+}
+
+int run(int argc, char** argv) {
+    Args args;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::cout << kUsage << config_help();
+            return 0;
+        }
+        if (a == "--version") {
+            std::cout << "backstop-milter 0.1.0\n";
+            return 0;
+        }
+        if (a == "--check-config") {
+            args.check = true;
+        } else if (a == "--config" && i + 1 < argc) {
+            args.config_path = argv[++i];
+        } else if (a.rfind("--config=", 0) == 0) {
+            args.config_path = a.substr(9);
+        } else {
+            args.rest.push_back(a);
+        }
+    }
+    auto policy = load(args);
+    if (!policy) {
+        std::cerr << "backstop-milter: " << policy.error().message << "\n";
+        return 1;
+    }
+    const Config& cfg = (*policy)->config();
+    if (args.check) {
+        std::cout << "backstop-milter: configuration OK"
+                  << (args.config_path.empty() ? "" : " (" + args.config_path + ")") << "\n";
+        return 0;
+    }
+    if (geteuid() == 0 && cfg.user.empty() && !cfg.allow_root) {
+        std::cerr << "backstop-milter: refusing to run as root: set 'user' (to drop privileges) or "
+                     "'allow-root = true'\n";
+        return 1;
+    }
+    log_open(cfg.foreground, log_level_from(cfg.log_level));
+    current_policy().set(*policy);
+
+    if (smfi_setconn(const_cast<char*>(cfg.socket.c_str())) != MI_SUCCESS ||
+        smfi_register(*filter_description()) != MI_SUCCESS) {
+        std::cerr << "backstop-milter: cannot set up the milter on " << cfg.socket << "\n";
+        return 1;
+    }
+    if (smfi_opensocket(true) != MI_SUCCESS) {
+        std::cerr << "backstop-milter: cannot open socket " << cfg.socket << "\n";
+        return 1;
+    }
+    if (std::string path = unix_socket_path(cfg.socket); !path.empty()) {
+        if (auto why = set_socket_permissions(path, cfg.socket_mode, cfg.socket_group);
+            !why.empty()) {
+            std::cerr << "backstop-milter: " << why << "\n";
+            return 1;
+        }
+    }
+    if (!cfg.foreground && daemon(0, 0) != 0) {
+        std::perror("backstop-milter: daemon");
+        return 1;
+    }
+    if (!cfg.pidfile.empty()) {
+        std::ofstream pid(cfg.pidfile, std::ios::trunc);
+        pid << getpid() << "\n";
+        if (!pid) log(LogLevel::warning, "cannot write pidfile " + cfg.pidfile);
+    }
+    if (!cfg.user.empty()) {
+        if (auto why = drop_privileges(cfg.user); !why.empty()) {
+            log(LogLevel::error, "cannot drop privileges: " + why);
+            return 1;
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(reload_loop, args).detach();
+
+    log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
+    int rc = smfi_main();
+    log(LogLevel::info, "stopped");
+    return rc == MI_SUCCESS ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "backstop-milter: " << e.what() << "\n";
+        return 1;
+    }
+}

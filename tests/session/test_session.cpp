@@ -1,0 +1,321 @@
+#include <gtest/gtest.h>
+
+#include "backstop/batv.hpp"
+#include "backstop/srs.hpp"
+#include "fake_mta.hpp"
+
+using namespace backstop;
+using namespace backstop::testing;
+
+namespace {
+
+constexpr UnixTime kNow = UnixTime(20779) * 86400 + 3600;
+
+class SessionTest : public ::testing::Test {
+  protected:
+    TempDir dir;
+    Config config = base_config(dir);
+    FixedClock clock{kNow};
+
+    Outcome send(const Transaction& t) { return run_once(build(config), clock, t); }
+    std::string tag(const std::string& a, UnixTime when = kNow) {
+        return *build(config)->batv()->sign(a, when);
+    }
+    std::string srs(const std::string& a, UnixTime when = kNow) {
+        return build(config)->srs()->forward(a, when)->address;
+    }
+};
+
+Transaction outbound(std::string sender, std::vector<std::string> rcpts) {
+    Transaction t;
+    t.client = "192.0.2.10";
+    t.sender = std::move(sender);
+    t.recipients = std::move(rcpts);
+    return t;
+}
+
+Transaction inbound(std::string sender, std::vector<std::string> rcpts) {
+    Transaction t;
+    t.sender = std::move(sender);
+    t.recipients = std::move(rcpts);
+    return t;
+}
+
+bool has_header(const EndOfMessage& e, const std::string& name,
+                const std::string& value_part = "") {
+    for (const auto& h : e.header_edits) {
+        if (h.kind == HeaderEdit::Kind::add && h.name == name &&
+            h.value.find(value_part) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_F(SessionTest, OutboundLocalSenderIsBatvSigned) {
+    auto o = send(outbound("<alice@ours.example>", {"<bob@remote.example>"}));
+    ASSERT_TRUE(o.reached_eom);
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(*o.eom.new_sender,
+              "prvs=1786" + o.eom.new_sender->substr(9, 6) + "=alice@ours.example");
+    EXPECT_EQ(build(config)->batv()->verify(*o.eom.new_sender, kNow).status, BatvStatus::valid);
+    EXPECT_NE(o.eom.log_line.find("QID1: direction=outbound"), std::string::npos) << o.eom.log_line;
+    EXPECT_NE(o.eom.log_line.find("reason=batv"), std::string::npos);
+}
+
+TEST_F(SessionTest, SmtpAuthMakesAnExternalClientOutbound) {
+    Transaction t = inbound("<alice@ours.example>", {"<bob@remote.example>"});
+    t.auth = "alice";
+    auto o = send(t);
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(o.eom.new_sender->substr(0, 5), "prvs=");
+}
+
+TEST_F(SessionTest, LocalSubmissionIsOutbound) {
+    Session s(build(config), clock);
+    s.connect("localhost", "");
+    auto o = run(s, inbound("alice@ours.example", {"bob@remote.example"}));
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+}
+
+TEST_F(SessionTest, OutboundForeignSenderForwardedGetsSrs0) {
+    auto o = send(outbound("<carol@foreign.example>", {"<dave@remote.example>"}));
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(o.eom.new_sender->rfind("SRS0=", 0), 0u);
+    EXPECT_NE(o.eom.new_sender->find("=foreign.example=carol@fwd.ours.example"), std::string::npos);
+}
+
+TEST_F(SessionTest, OutboundSrs0SenderBecomesSrs1) {
+    auto o = send(
+        outbound("<SRS0=abcd=2W=a.example=u@other-forwarder.example>", {"<d@remote.example>"}));
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(o.eom.new_sender->rfind("SRS1=", 0), 0u) << *o.eom.new_sender;
+}
+
+TEST_F(SessionTest, OutboundUnchangedCases) {
+    EXPECT_FALSE(send(outbound("<>", {"<d@remote.example>"})).eom.new_sender.has_value());
+    // Foreign sender, every recipient local: no forwarding, no SRS.
+    EXPECT_FALSE(
+        send(outbound("<c@foreign.example>", {"<alice@ours.example>"})).eom.new_sender.has_value());
+    // Already signed.
+    EXPECT_FALSE(send(outbound("<" + tag("alice@ours.example") + ">", {"<d@remote.example>"}))
+                     .eom.new_sender.has_value());
+    // Our own SRS sender.
+    EXPECT_FALSE(send(outbound("<" + srs("x@foreign.example") + ">", {"<d@remote.example>"}))
+                     .eom.new_sender.has_value());
+}
+
+TEST_F(SessionTest, BatvExemptions) {
+    config.batv_exempt_senders = {"noreply@ours.example", "@lists.ours.example"};
+    config.batv_exempt_recipient_domains = {"checks-sender.example"};
+    config.local_domains.push_back("lists.ours.example");
+    EXPECT_FALSE(
+        send(outbound("noreply@ours.example", {"d@remote.example"})).eom.new_sender.has_value());
+    EXPECT_FALSE(
+        send(outbound("l@lists.ours.example", {"d@remote.example"})).eom.new_sender.has_value());
+    EXPECT_FALSE(
+        send(outbound("alice@ours.example", {"d@remote.example", "x@checks-sender.example"}))
+            .eom.new_sender.has_value());
+    EXPECT_TRUE(
+        send(outbound("alice@ours.example", {"d@remote.example"})).eom.new_sender.has_value());
+}
+
+TEST_F(SessionTest, SrsTooLongIsLoggedNotEmitted) {
+    auto o =
+        send(outbound("<" + std::string(50, 'x') + "@foreign.example>", {"<d@remote.example>"}));
+    EXPECT_FALSE(o.eom.new_sender.has_value());
+    EXPECT_NE(o.eom.log_line.find("srs refused"), std::string::npos) << o.eom.log_line;
+}
+
+TEST_F(SessionTest, UnsignedBounceRejectedAtRcpt) {
+    auto o = send(inbound("<>", {"<alice@ours.example>"}));
+    ASSERT_EQ(o.rcpts.size(), 1u);
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+    EXPECT_EQ(o.rcpts[0].code, "550");
+    EXPECT_EQ(o.rcpts[0].xcode, "5.7.1");
+    EXPECT_NE(o.rcpts[0].text.find("<alice@ours.example>"), std::string::npos);
+    EXPECT_FALSE(o.reached_eom);
+}
+
+TEST_F(SessionTest, MailerDaemonSenderIsABounce) {
+    auto o = send(inbound("<MAILER-DAEMON@mx.remote.example>", {"<alice@ours.example>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+}
+
+TEST_F(SessionTest, BounceToValidTagAcceptedAndRewritten) {
+    std::string tagged = tag("alice@ours.example", kNow - 3 * 86400);
+    auto o = send(inbound("<>", {"<" + tagged + ">"}));
+    ASSERT_TRUE(o.reached_eom);
+    EXPECT_EQ(o.rcpts[0].step, Step::proceed);
+    EXPECT_EQ(o.eom.remove_recipients, std::vector<std::string>{"<" + tagged + ">"});
+    EXPECT_EQ(o.eom.add_recipients, std::vector<std::string>{"alice@ours.example"});
+    EXPECT_EQ(o.eom.decision.step, Step::proceed);
+}
+
+TEST_F(SessionTest, BounceToValidSrsRewrittenToOriginal) {
+    std::string s = srs("carol@foreign.example", kNow - 86400);
+    auto o = send(inbound("<>", {"<" + s + ">"}));
+    ASSERT_TRUE(o.reached_eom);
+    EXPECT_EQ(o.eom.add_recipients, std::vector<std::string>{"carol@foreign.example"});
+}
+
+TEST_F(SessionTest, ForgedOrExpiredTagsRejected) {
+    std::string expired = tag("alice@ours.example", kNow - 30 * 86400);
+    auto o = send(inbound("<>", {"<" + expired + ">"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+    EXPECT_NE(o.rcpts[0].text.find("expired"), std::string::npos) << o.rcpts[0].text;
+    auto f = send(inbound("<>", {"<prvs=1786000000=alice@ours.example>"}));
+    EXPECT_EQ(f.rcpts[0].step, Step::reject);
+    EXPECT_NE(f.rcpts[0].text.find("bad-signature"), std::string::npos) << f.rcpts[0].text;
+}
+
+TEST_F(SessionTest, ForgedSrsIsNeverRelayed) {
+    // Not a bounce: still refused, so our SRS domain is no open relay.
+    auto o = send(
+        inbound("<spammer@bad.example>", {"<SRS0=FAKE=2W=victim.example=v@fwd.ours.example>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+    auto stale = send(inbound("<>", {"<" + srs("v@victim.example", kNow - 40 * 86400) + ">"}));
+    EXPECT_EQ(stale.rcpts[0].step, Step::reject);
+    EXPECT_NE(stale.rcpts[0].text.find("out of date"), std::string::npos) << stale.rcpts[0].text;
+}
+
+TEST_F(SessionTest, ForeignSrsPassesThrough) {
+    auto o = send(inbound("<>", {"<SRS0=abcd=2W=a.example=u@other-forwarder.example>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::proceed);
+    EXPECT_TRUE(o.eom.add_recipients.empty());
+}
+
+TEST_F(SessionTest, ExemptRecipientsAlwaysAccepted) {
+    auto o = send(inbound("<>", {"<postmaster@ours.example>", "<Abuse@Ours.Example>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::proceed);
+    EXPECT_EQ(o.rcpts[1].step, Step::proceed);
+}
+
+TEST_F(SessionTest, ActionsTempfailTagDiscardAccept) {
+    config.unsigned_bounce = Action::tempfail;
+    auto t = send(inbound("<>", {"<alice@ours.example>"}));
+    EXPECT_EQ(t.rcpts[0].step, Step::tempfail);
+    EXPECT_EQ(t.rcpts[0].code, "451");
+    EXPECT_EQ(t.rcpts[0].xcode, "4.7.1");
+
+    config.unsigned_bounce = Action::tag;
+    auto g = send(inbound("<>", {"<alice@ours.example>"}));
+    EXPECT_EQ(g.rcpts[0].step, Step::proceed);
+    EXPECT_TRUE(has_header(g.eom, "X-Backstop-Result", "unsigned-bounce"));
+
+    config.unsigned_bounce = Action::discard;
+    std::string good = tag("bob@ours.example");
+    auto d = send(inbound("<>", {"<alice@ours.example>", "<" + good + ">"}));
+    EXPECT_EQ(d.eom.decision.step, Step::proceed);  // bob still gets his bounce
+    EXPECT_EQ(d.eom.remove_recipients.size(), 2u);
+    auto all = send(inbound("<>", {"<alice@ours.example>"}));
+    EXPECT_EQ(all.eom.decision.step, Step::discard);
+
+    config.unsigned_bounce = Action::accept;
+    auto a = send(inbound("<>", {"<alice@ours.example>"}));
+    EXPECT_EQ(a.rcpts[0].step, Step::proceed);
+    EXPECT_TRUE(a.eom.header_edits.empty());
+}
+
+TEST_F(SessionTest, ForgedBackstopHeadersRemoved) {
+    Transaction t = inbound("<x@remote.example>", {"<alice@ours.example>"});
+    t.headers.push_back({"X-Backstop-Result", "valid (forged)"});
+    t.headers.push_back({"x-backstop-result", "second"});
+    auto o = send(t);
+    std::vector<int> removed;
+    for (const auto& h : o.eom.header_edits) {
+        if (h.kind == HeaderEdit::Kind::remove) removed.push_back(h.index);
+    }
+    EXPECT_EQ(removed, (std::vector<int>{2, 1}));  // highest index first
+}
+
+TEST_F(SessionTest, LocalpartDenyAndValidList) {
+    config.localpart_deny = dir.write("deny", "^noreply$\n^bounce-\n");
+    config.valid_localparts = dir.write("valid", "alice\nbob\nnoreply\n");
+    config.unsigned_bounce = Action::accept;
+    EXPECT_EQ(send(inbound("<>", {"<noreply@ours.example>"})).rcpts[0].step, Step::reject);
+    EXPECT_EQ(send(inbound("<>", {"<bounce-77@ours.example>"})).rcpts[0].step, Step::reject);
+    EXPECT_EQ(send(inbound("<>", {"<mallory@ours.example>"})).rcpts[0].step, Step::reject);
+    EXPECT_EQ(send(inbound("<>", {"<Alice@ours.example>"})).rcpts[0].step, Step::proceed);
+    // Non-bounces are not subject to these lists.
+    EXPECT_EQ(send(inbound("<x@remote.example>", {"<mallory@ours.example>"})).rcpts[0].step,
+              Step::proceed);
+}
+
+TEST_F(SessionTest, AbortKeepsConnectionAndResetsMessage) {
+    Session s(build(config), clock);
+    s.connect("c", "192.0.2.10");
+    s.mail("<alice@ours.example>");
+    s.rcpt("<d@remote.example>");
+    s.abort();
+    auto o = run(s, outbound("<carol@foreign.example>", {"<d@remote.example>"}));
+    ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(o.eom.new_sender->rfind("SRS0=", 0), 0u);  // not the aborted sender's BATV
+    // And a second message on the same connection.
+    auto o2 = run(s, outbound("<alice@ours.example>", {"<d@remote.example>"}));
+    EXPECT_EQ(o2.eom.new_sender->rfind("prvs=", 0), 0u);
+}
+
+TEST_F(SessionTest, HostileInputDoesNotReachRepliesOrLogsRaw) {
+    auto o = send(inbound("<>", {"<alice@ours.example>"}));
+    EXPECT_EQ(o.rcpts[0].text.find('\n'), std::string::npos);
+    Session s(build(config), clock);
+    s.connect("c", "198.51.100.1");
+    s.mail("bad\r\nsender");
+    s.rcpt("<alice@ours.example>");
+    auto e = s.end_of_message("Q\nX");
+    EXPECT_EQ(e.log_line.find('\n'), std::string::npos) << e.log_line;
+    EXPECT_EQ(e.log_line.find('\r'), std::string::npos);
+}
+
+TEST_F(SessionTest, ManyRecipients) {
+    std::vector<std::string> rcpts;
+    for (int i = 0; i < 10000; ++i) rcpts.push_back("<u" + std::to_string(i) + "@remote.example>");
+    auto o = send(outbound("<alice@ours.example>", rcpts));
+    EXPECT_TRUE(o.eom.new_sender.has_value());
+}
+
+TEST(ConfigFile, UnknownKeysAndBadValuesNameTheLine) {
+    TempDir dir;
+    auto bad =
+        parse_config(dir.write("a.conf", "socket = inet:1@127.0.0.1\n[srs]\ndomian = x\n"), {});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("a.conf:3: unknown key 'domian' in [srs]"),
+              std::string::npos)
+        << bad.error().message;
+    auto value = parse_config(dir.write("b.conf", "[inbound]\nunsigned-bounce = bounce\n"), {});
+    ASSERT_FALSE(value.ok());
+    EXPECT_NE(value.error().message.find("b.conf:2: unsigned-bounce"), std::string::npos)
+        << value.error().message;
+    auto dup = parse_config(dir.write("c.conf", "log-level = info\nlog-level = debug\n"), {});
+    EXPECT_FALSE(dup.ok());
+}
+
+TEST(ConfigFile, CommandLineWinsAndSectionsMapToDottedNames) {
+    TempDir dir;
+    auto c = parse_config(dir.write("a.conf", "[batv]\nlifetime = 9\n[srs]\nmax-age = 10\n"),
+                          {"--batv.lifetime", "3"});
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->batv_lifetime, 3);
+    EXPECT_EQ(c->srs_max_age, 10);
+    EXPECT_FALSE(parse_config("", {"--srs.nope", "1"}).ok());
+}
+
+TEST(ConfigFile, PolicyRefusesInsecureKeyFile) {
+    TempDir dir;
+    Config c = base_config(dir);
+    c.srs_secrets = dir.write("open.secrets", "s\n", 0644);
+    auto p = Policy::build(c);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.error().message.find("[srs] secrets"), std::string::npos);
+}
+
+TEST(AddressPatterns, Match) {
+    EXPECT_TRUE(address_matches("MAILER-DAEMON@*", "mailer-daemon@mx.example"));
+    EXPECT_TRUE(address_matches("postmaster", "Postmaster@ours.example"));
+    EXPECT_TRUE(address_matches("@ours.example", "x@OURS.example"));
+    EXPECT_TRUE(address_matches("*@ours.example", "x@ours.example"));
+    EXPECT_FALSE(address_matches("*@ours.example", "x@ours.example.evil"));
+    EXPECT_FALSE(address_matches("postmaster@*", "postmaster2@x"));
+}
