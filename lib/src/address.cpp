@@ -132,7 +132,9 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
 }
 
 bool local_is_dot_atom(std::string_view local) {
-    if (local.empty()) return false;
+    // RFC 5321 Dot-string: atoms joined by single dots, none at either end.
+    if (local.empty() || local.front() == '.' || local.back() == '.') return false;
+    if (local.find("..") != std::string_view::npos) return false;
     for (unsigned char c : local) {
         if (!is_local_char(c)) return false;
     }

@@ -212,14 +212,14 @@ Result<SrsForward, SrsError> SrsCodec::forward(std::string_view sender, UnixTime
         kind = SrsForwardKind::srs1;
         LoweredInput in{srs1_host, srs1_user};
         std::size_t n = impl_->make_hash(o, in.view(), hash);
-        srs_local.reserve(6 + n + srs1_host.size() + srs1_user.size());
+        srs_local.reserve(6 + n + srs1_host.size() + srs1_user.size() + 1 + o.domain.size());
         srs_local.append("SRS1").push_back(o.separator);
         srs_local.append(hash, n).append("=").append(srs1_host).append("=").append(srs1_user);
     } else {
         std::string ts = srs_timestamp(now);
         LoweredInput in{ts, domain, local};
         std::size_t n = impl_->make_hash(o, in.view(), hash);
-        srs_local.reserve(8 + n + 2 + domain.size() + local.size());
+        srs_local.reserve(8 + n + 2 + domain.size() + local.size() + 1 + o.domain.size());
         srs_local.append("SRS0").push_back(o.separator);
         srs_local.append(hash, n)
             .append("=")
@@ -229,7 +229,8 @@ Result<SrsForward, SrsError> SrsCodec::forward(std::string_view sender, UnixTime
             .append("=")
             .append(local);
     }
-    std::string formatted = format_local(srs_local);
+    // One allocation in the common case: the buffer reserved above becomes the result.
+    std::string formatted = local_is_dot_atom(srs_local) ? std::move(srs_local) : format_local(srs_local);
     if (formatted.size() > 64) {
         return err(SrsErrc::too_long, "SRS local part would be " +
                                           std::to_string(formatted.size()) +

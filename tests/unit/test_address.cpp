@@ -121,4 +121,9 @@ TEST(Address, Helpers) {
     EXPECT_EQ(format_local("a b"), "\"a b\"");
     EXPECT_EQ(format_local("a\"b"), "\"a\\\"b\"");
     EXPECT_EQ(format_local("first.last+tag"), "first.last+tag");
+    // Misplaced dots are accepted on input but quoted on output (RFC 5321 Dot-string).
+    EXPECT_EQ(format_local("john..doe"), "\"john..doe\"");
+    EXPECT_EQ(format_local(".dot"), "\".dot\"");
+    EXPECT_EQ(format_local("dot."), "\"dot.\"");
+    EXPECT_EQ(ok("john..doe@x.example").str(), "\"john..doe\"@x.example");
 }
