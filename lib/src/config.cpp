@@ -174,6 +174,12 @@ std::string set_networks(Config& c, const std::string& v) {
     return {};
 }
 
+std::string set_spf_relay(Config& c, const std::string& v) {
+    if (!IpAddress::parse(v)) return "'" + v + "' is not an IP address";
+    c.srs_spf_relay_address = v;
+    return {};
+}
+
 std::string set_domains(Config& c, const std::string& v) {
     c.local_domains.clear();
     for (auto& d : split_list(v)) {
@@ -211,6 +217,12 @@ const std::vector<Key>& keys() {
         {"srs.separator", "separator after SRS0/SRS1: = + -", set_separator},
         {"srs.alphabet", "base64 alphabet emitted: std or url",
          one_of(&Config::srs_alphabet, {"std", "url"})},
+        {"srs.spf-check",
+         "SRS only when SPF would fail or softfail for the sender (DNS failure: rewrite)",
+         boolean(&Config::srs_spf_check), true},
+        {"srs.spf-relay-address", "our relay's outbound IP address, for spf-check", set_spf_relay},
+        {"srs.spf-timeout", "milliseconds an SPF check may take before we rewrite anyway",
+         integer(&Config::srs_spf_timeout_ms, 50, 30000)},
         {"batv.enable", "sign our senders with BATV prvs tags", boolean(&Config::batv_enable),
          true},
         {"batv.keys", "BATV keys file ('<digit> <secret>', first signs)", text(&Config::batv_keys)},
@@ -278,6 +290,9 @@ std::string check_whole(const Config& c) {
     if (c.srs_enable && c.srs_secrets.empty()) return "[srs] secrets: required when srs is enabled";
     if (c.srs_hash_minimum > c.srs_hash_length)
         return "[srs] hash-minimum: larger than hash-length";
+    if (c.srs_spf_check && c.srs_spf_relay_address.empty()) {
+        return "[srs] spf-relay-address: required when spf-check is on";
+    }
     if (c.batv_enable && c.batv_keys.empty()) return "[batv] keys: required when batv is enabled";
     if ((c.batv_enable || c.srs_enable) && c.local_domains.empty())
         return "[domains] local: name at least one domain";

@@ -62,7 +62,8 @@ bool address_matches(std::string_view pattern, std::string_view address) {
     return glob(pattern, address);
 }
 
-Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c) {
+Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c,
+                                                             std::shared_ptr<SpfChecker> spf) {
     auto p = std::make_shared<Policy>();
     p->config_ = c;
     for (const auto& d : c.local_domains) p->local_domains_.insert(ascii_lower(d));
@@ -82,6 +83,15 @@ Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c) {
         o.alphabet = c.srs_alphabet == "url" ? Base64Alphabet::url : Base64Alphabet::standard;
         if (auto why = SrsCodec::check_options(o); !why.empty()) return Failure{"[srs]: " + why};
         p->srs_.emplace(*secrets, o);
+        if (c.srs_spf_check) {
+            if (!spf) {
+                SpfOptions so;
+                so.relay_address = c.srs_spf_relay_address;
+                so.timeout_ms = c.srs_spf_timeout_ms;
+                spf = make_libspf2_checker(so);
+            }
+            p->spf_ = std::move(spf);
+        }
     }
     if (c.batv_enable) {
         auto keys = load_batv_keys(c.batv_keys);

@@ -256,14 +256,19 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
             reason = "batv";
         }
     } else if (p.srs() && any_foreign_recipient_) {
+        std::optional<SpfVerdict> spf;
+        if (p.spf()) spf = p.spf()->check(sender_, now);
         auto f = p.srs()->forward(sender_, now);
-        if (!f) {
+        if (spf && !spf_needs_rewrite(*spf)) {
+            reason = std::string("spf ") + to_string(*spf) + ", no srs needed";
+        } else if (!f) {
             reason = std::string("srs refused: ") + f.error().message;
         } else if (f->kind == SrsForwardKind::unchanged) {
             reason = "already srs";
         } else {
             out.new_sender = f->address;
             reason = f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
+            if (spf) reason += std::string(" (spf ") + to_string(*spf) + ")";
         }
     } else if (p.srs()) {
         reason = "foreign sender, all recipients local";

@@ -319,3 +319,55 @@ TEST(AddressPatterns, Match) {
     EXPECT_FALSE(address_matches("*@ours.example", "x@ours.example.evil"));
     EXPECT_FALSE(address_matches("postmaster@*", "postmaster2@x"));
 }
+
+namespace {
+
+class FakeSpf final : public SpfChecker {
+  public:
+    explicit FakeSpf(SpfVerdict v) : v_(v) {}
+    SpfVerdict check(std::string_view, UnixTime) const override {
+        ++calls;
+        return v_;
+    }
+    mutable int calls = 0;
+
+  private:
+    SpfVerdict v_;
+};
+
+}  // namespace
+
+TEST_F(SessionTest, SpfCheckDecidesSrs) {
+    config.srs_spf_check = true;
+    config.srs_spf_relay_address = "192.0.2.25";
+    struct Case {
+        SpfVerdict verdict;
+        bool rewrite;
+    };
+    for (Case c : {Case{SpfVerdict::pass, false}, Case{SpfVerdict::neutral, false},
+                   Case{SpfVerdict::none, false}, Case{SpfVerdict::fail, true},
+                   Case{SpfVerdict::softfail, true}, Case{SpfVerdict::temperror, true},
+                   Case{SpfVerdict::timeout, true}, Case{SpfVerdict::permerror, true}}) {
+        auto spf = std::make_shared<FakeSpf>(c.verdict);
+        auto policy = Policy::build(config, spf);
+        ASSERT_TRUE(policy.ok()) << policy.error().message;
+        auto o =
+            run_once(*policy, clock, outbound("<carol@foreign.example>", {"<d@remote.example>"}));
+        EXPECT_EQ(o.eom.new_sender.has_value(), c.rewrite) << to_string(c.verdict);
+        EXPECT_EQ(spf->calls, 1);
+        EXPECT_NE(o.eom.log_line.find(std::string("spf ") + to_string(c.verdict)),
+                  std::string::npos)
+            << o.eom.log_line;
+    }
+}
+
+TEST(ConfigFile, SpfCheckNeedsRelayAddress) {
+    TempDir dir;
+    EXPECT_FALSE(parse_config(dir.write("s.conf", "[srs]\nspf-check = true\n"), {}).ok());
+    EXPECT_FALSE(
+        parse_config(dir.write("t.conf", "[srs]\nspf-relay-address = not-an-ip\n"), {}).ok());
+    EXPECT_TRUE(
+        parse_config(
+            dir.write("u.conf", "[srs]\nspf-check = true\nspf-relay-address = 2001:db8::25\n"), {})
+            .ok());
+}

@@ -38,6 +38,9 @@ struct Config {
     int srs_max_age = 21;
     char srs_separator = '=';
     std::string srs_alphabet = "std";
+    bool srs_spf_check = false;         // rewrite only when SPF would not pass as is
+    std::string srs_spf_relay_address;  // our relay's outbound IP for that SPF check
+    int srs_spf_timeout_ms = 2000;
 
     // [batv]
     bool batv_enable = false;

@@ -16,6 +16,7 @@
 #include "backstop/config.hpp"
 #include "backstop/network.hpp"
 #include "backstop/result.hpp"
+#include "backstop/spf.hpp"
 #include "backstop/srs.hpp"
 #include "backstop/watermark.hpp"
 
@@ -27,13 +28,16 @@ bool address_matches(std::string_view pattern, std::string_view address);
 class Policy {
   public:
     // Reads the key and list files the config names; errors name the key and file.
-    static Result<std::shared_ptr<const Policy>, Failure> build(const Config& config);
+    // With [srs] spf-check, 'spf' is used when given (tests), else libspf2.
+    static Result<std::shared_ptr<const Policy>, Failure> build(
+        const Config& config, std::shared_ptr<SpfChecker> spf = nullptr);
 
     const Config& config() const { return config_; }
     const SrsCodec* srs() const { return srs_ ? &*srs_ : nullptr; }
     const BatvSigner* batv() const { return batv_ ? &*batv_ : nullptr; }
     const Watermark* watermark() const { return watermark_ ? &*watermark_ : nullptr; }
     const BounceClassifier& classifier() const { return classifier_; }
+    const SpfChecker* spf() const { return spf_.get(); }
 
     bool is_local_domain(std::string_view domain) const;
     bool is_srs_domain(std::string_view domain) const;
@@ -53,6 +57,7 @@ class Policy {
     std::optional<BatvSigner> batv_;
     std::optional<Watermark> watermark_;
     BounceClassifier classifier_;
+    std::shared_ptr<SpfChecker> spf_;
     std::vector<std::regex> deny_;
     std::optional<std::set<std::string>> valid_localparts_;  // lowercased
 };
