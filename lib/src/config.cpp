@@ -124,8 +124,8 @@ std::string set_socket(Config& c, const std::string& v) {
         std::string rest = v.substr(v.find(':') + 1);
         std::size_t at = rest.find('@');
         std::string port = rest.substr(0, at);
-        if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoul(port) > 65535) {
+        if (port.empty() || port.size() > 5 ||
+            port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
             return "'" + v + "': the port must be a number (libmilter syntax is inet:PORT@HOST)";
         }
     }
@@ -156,6 +156,7 @@ std::string set_max_bytes(Config& c, const std::string& v) {
         return "'" + v + "' is not a size (bytes, or with K or M)";
     }
     std::string unit = v.substr(used);
+    if (n > 64ull * 1024 * 1024) return "'" + v + "' must be between 1K and 64M";
     if (unit == "K" || unit == "k")
         n *= 1024;
     else if (unit == "M" || unit == "m")
@@ -325,6 +326,20 @@ const char* to_string(Action a) {
 
 Result<Config, Failure> parse_config(const std::string& path,
                                      const std::vector<std::string>& args) {
+    std::string text;
+    if (!path.empty()) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return Failure{path + ": cannot open the configuration file"};
+        std::ostringstream all;
+        all << in.rdbuf();
+        text = all.str();
+    }
+    return parse_config_text(text, path, args);
+}
+
+static Result<Config, Failure> parse_config_text_impl(const std::string& text,
+                                                      const std::string& path,
+                                                      const std::vector<std::string>& args) {
     Config c;
     c.source = path;
     std::map<std::string, bool> set_by_command_line;
@@ -348,9 +363,8 @@ Result<Config, Failure> parse_config(const std::string& path,
         }
     }
 
-    if (!path.empty()) {
-        std::ifstream in(path);
-        if (!in) return Failure{path + ": cannot open the configuration file"};
+    {
+        std::istringstream in(text);
         std::string line, section;
         std::map<std::string, int> seen;
         for (int number = 1; std::getline(in, line); ++number) {
@@ -390,6 +404,17 @@ Result<Config, Failure> parse_config(const std::string& path,
     if (auto why = check_whole(c); !why.empty())
         return Failure{(path.empty() ? std::string() : path + ": ") + why};
     return c;
+}
+
+Result<Config, Failure> parse_config_text(const std::string& text, const std::string& path,
+                                          const std::vector<std::string>& args) {
+    // Every setter reports errors as values; this is the backstop for a library
+    // call that throws (an overflowing number, say): still a message, never a crash.
+    try {
+        return parse_config_text_impl(text, path, args);
+    } catch (const std::exception& e) {
+        return Failure{(path.empty() ? std::string("configuration") : path) + ": " + e.what()};
+    }
 }
 
 std::string config_help() {

@@ -81,6 +81,10 @@ struct Config {
 // bad values are errors naming the file, line and key. Key files are not read here.
 Result<Config, Failure> parse_config(const std::string& path, const std::vector<std::string>& args);
 
+// The same for file contents already in memory; 'origin' names them in messages.
+Result<Config, Failure> parse_config_text(const std::string& text, const std::string& origin,
+                                          const std::vector<std::string>& args);
+
 // The option names and help, for --help and the man page.
 std::string config_help();
 

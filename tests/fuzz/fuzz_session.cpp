@@ -1,0 +1,99 @@
+// libFuzzer: a Session fed a fuzzed sequence of milter events. Each event is one
+// byte of kind followed by a NUL-terminated argument; decisions and end-of-message
+// actions must always be well formed (no CR/LF in reply text, codes that match).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "backstop/config.hpp"
+#include "backstop/policy.hpp"
+#include "backstop/session.hpp"
+
+namespace {
+
+std::shared_ptr<const backstop::Policy> policy() {
+    static std::shared_ptr<const backstop::Policy> p = [] {
+        char dir[] = "/tmp/backstop-fuzz-XXXXXX";
+        std::string d = mkdtemp(dir);
+        auto write = [&](const std::string& name, const std::string& text) {
+            std::string path = d + "/" + name;
+            std::ofstream(path) << text;
+            chmod(path.c_str(), 0600);
+            return path;
+        };
+        backstop::Config c;
+        c.local_domains = {"ours.example"};
+        c.internal_networks = "192.0.2.0/24";
+        c.srs_enable = true;
+        c.srs_domain = "fwd.ours.example";
+        c.srs_secrets = write("srs", "tops3cr3t\n");
+        c.batv_enable = true;
+        c.batv_keys = write("batv", "1 secret\n");
+        c.unsigned_bounce = backstop::Action::tag;
+        return *backstop::Policy::build(c);
+    }();
+    return p;
+}
+
+void check(const backstop::Decision& d) {
+    if (d.text.find_first_of("\r\n") != std::string::npos) std::abort();
+    if (d.step == backstop::Step::reject && d.code[0] != '5') std::abort();
+    if (d.step == backstop::Step::tempfail && d.code[0] != '4') std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static backstop::FixedClock clock(20779LL * 86400);
+    backstop::Session s(policy(), clock);
+    std::string_view in(reinterpret_cast<const char*>(data), size);
+    while (!in.empty()) {
+        char kind = in[0];
+        in.remove_prefix(1);
+        std::size_t nul = in.find('\0');
+        std::string_view arg = in.substr(0, nul);
+        in = nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
+        switch (kind % 9) {
+            case 0:
+                check(s.connect("client", arg));
+                break;
+            case 1:
+                check(s.mail(arg));
+                break;
+            case 2:
+                check(s.mail(arg, "authuser"));
+                break;
+            case 3:
+                check(s.rcpt(arg));
+                break;
+            case 4: {
+                std::size_t colon = arg.find(':');
+                check(s.header(arg.substr(0, colon),
+                               colon == std::string_view::npos ? "" : arg.substr(colon + 1)));
+                break;
+            }
+            case 5:
+                check(s.end_of_headers());
+                break;
+            case 6:
+                check(s.body(arg));
+                break;
+            case 7: {
+                auto eom = s.end_of_message(arg);
+                check(eom.decision);
+                if (eom.log_line.find_first_of("\r\n") != std::string::npos) std::abort();
+                if (eom.new_sender && eom.new_sender->find_first_of("\r\n<>") != std::string::npos)
+                    std::abort();
+                break;
+            }
+            default:
+                s.abort();
+                break;
+        }
+    }
+    return 0;
+}
