@@ -299,9 +299,14 @@ std::string check_whole(const Config& c) {
         return "[domains] local: name at least one domain";
     if (c.watermark_enable && c.watermark_keys.empty())
         return "[watermark] keys: required when watermark is enabled";
-    if (c.watermark_header.rfind("X-Backstop-", 0) != 0 &&
-        c.watermark_header.find(':') != std::string::npos) {
-        return "[watermark] header: not a header name";
+    // RFC 5322 field name: printable ASCII without ':' or space.
+    bool header_ok = !c.watermark_header.empty();
+    for (unsigned char ch : c.watermark_header)
+        header_ok = header_ok && ch > 32 && ch < 127 && ch != ':';
+    if (!header_ok)
+        return "[watermark] header: '" + c.watermark_header + "' is not a header field name";
+    if (!c.watermark_mailscanner_secret.empty() && c.watermark_keys.empty()) {
+        return "[watermark] mailscanner-secret: needs [watermark] keys as well";
     }
     return {};
 }
@@ -349,7 +354,13 @@ static Result<Config, Failure> parse_config_text_impl(const std::string& text,
         po::variables_map vm;
         try {
             std::vector<std::string> a = args;
-            po::store(po::command_line_parser(a).options(describe()).run(), vm);
+            // parsed_options keeps a pointer to the description: it must outlive store().
+            const po::options_description desc = describe();
+            auto parsed = po::command_line_parser(a).options(desc).run();
+            auto stray = po::collect_unrecognized(parsed.options, po::include_positional);
+            if (!stray.empty())
+                return Failure{"command line: unexpected argument '" + stray.front() + "'"};
+            po::store(parsed, vm);
         } catch (const po::error& e) {
             return Failure{std::string("command line: ") + e.what()};
         }

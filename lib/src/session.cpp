@@ -99,16 +99,16 @@ Decision Session::reject_reply(Action action, const std::string& recipient,
     return d;
 }
 
-Decision Session::apply(Action action, const std::string& recipient, const std::string& result,
-                        const std::string& why, bool& keep) {
+Decision Session::apply(Action action, const std::string& recipient, const std::string& shown,
+                        const std::string& result, const std::string& why, bool& keep) {
     keep = true;
     switch (action) {
         case Action::reject:
         case Action::tempfail:
             keep = false;
-            return reject_reply(action, recipient, why);
+            return reject_reply(action, shown, why);
         case Action::tag:
-            tags_.push_back({recipient, result});
+            tags_.push_back({shown, result});
             return Decision::proceed();
         case Action::discard:
             dropped_.push_back(recipient);
@@ -150,7 +150,7 @@ Decision Session::rcpt(std::string_view recipient) {
             return finish(Decision::proceed());
         }
         // Never relay to the embedded address of a forged or stale SRS address.
-        return finish(apply(p.config().bad_signature, raw, "bad-signature",
+        return finish(apply(p.config().bad_signature, raw, bare, "bad-signature",
                             std::string("SRS ") + to_string(r.error().code), keep));
     }
     if (local && p.batv()) {
@@ -160,7 +160,7 @@ Decision Session::rcpt(std::string_view recipient) {
             return finish(Decision::proceed());
         }
         if (v.status != BatvStatus::missing) {
-            return finish(apply(p.config().bad_signature, raw, "bad-signature",
+            return finish(apply(p.config().bad_signature, raw, bare, "bad-signature",
                                 std::string("BATV tag ") + to_string(v.status), keep));
         }
     }
@@ -168,12 +168,12 @@ Decision Session::rcpt(std::string_view recipient) {
     if (!checks_unsigned) return finish(Decision::proceed());
     if (bounce_) {
         if (auto lp = p.check_localpart(a->local)) {
-            return finish(apply(lp->first, raw, lp->second, lp->second, keep));
+            return finish(apply(lp->first, raw, bare, lp->second, lp->second, keep));
         }
-        return finish(apply(p.config().unsigned_bounce, raw, "unsigned-bounce",
+        return finish(apply(p.config().unsigned_bounce, raw, bare, "unsigned-bounce",
                             "bounce to an address we never used as a sender", keep));
     }
-    unsigned_local_.push_back(raw);
+    unsigned_local_.push_back(bare);
     return finish(Decision::proceed());
 }
 

@@ -134,7 +134,7 @@ TEST_F(SessionTest, UnsignedBounceRejectedAtRcpt) {
     EXPECT_EQ(o.rcpts[0].step, Step::reject);
     EXPECT_EQ(o.rcpts[0].code, "550");
     EXPECT_EQ(o.rcpts[0].xcode, "5.7.1");
-    EXPECT_NE(o.rcpts[0].text.find("<alice@ours.example>"), std::string::npos);
+    EXPECT_EQ(o.rcpts[0].text.rfind("<alice@ours.example>: ", 0), 0u) << o.rcpts[0].text;
     EXPECT_FALSE(o.reached_eom);
 }
 
@@ -202,7 +202,8 @@ TEST_F(SessionTest, ActionsTempfailTagDiscardAccept) {
     config.unsigned_bounce = Action::tag;
     auto g = send(inbound("<>", {"<alice@ours.example>"}));
     EXPECT_EQ(g.rcpts[0].step, Step::proceed);
-    EXPECT_TRUE(has_header(g.eom, "X-Backstop-Result", "unsigned-bounce"));
+    EXPECT_TRUE(
+        has_header(g.eom, "X-Backstop-Result", "unsigned-bounce; rcpt=<alice@ours.example>"));
 
     config.unsigned_bounce = Action::discard;
     std::string good = tag("bob@ours.example");
@@ -300,6 +301,9 @@ TEST(ConfigFile, CommandLineWinsAndSectionsMapToDottedNames) {
     EXPECT_EQ(c->batv_lifetime, 3);
     EXPECT_EQ(c->srs_max_age, 10);
     EXPECT_FALSE(parse_config("", {"--srs.nope", "1"}).ok());
+    EXPECT_FALSE(parse_config("", {"stray"}).ok());
+    EXPECT_TRUE(parse_config("", {"--foreground", "--srs.max-age", "5"}).ok());
+    EXPECT_FALSE(parse_config("", {"--watermark.header", "Bad Name"}).ok());
 }
 
 TEST(ConfigFile, PolicyRefusesInsecureKeyFile) {

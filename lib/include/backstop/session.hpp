@@ -77,13 +77,14 @@ class Session {
         std::string original;  // the real mailbox
     };
     struct Tag {
-        std::string recipient;
+        std::string recipient;  // bare address
         std::string result;
     };
 
     void reset_message();
-    Decision apply(Action action, const std::string& recipient, const std::string& result,
-                   const std::string& why, bool& keep);
+    // recipient: as the MTA gave it (kept for removal); shown: the bare address for texts.
+    Decision apply(Action action, const std::string& recipient, const std::string& shown,
+                   const std::string& result, const std::string& why, bool& keep);
     Decision reject_reply(Action action, const std::string& recipient,
                           const std::string& why) const;
     EndOfMessage outbound_eom(std::string_view queue_id);
