@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <string>
@@ -11,13 +12,16 @@
 #include "backstop/session.hpp"
 #include "log.hpp"
 #include "policy_holder.hpp"
+#include "stats_server.hpp"
 
 namespace backstop::milter {
 
 namespace {
 
 struct Connection {
-    explicit Connection(std::shared_ptr<const Policy> p) : session(std::move(p), clock) {}
+    explicit Connection(std::shared_ptr<const Policy> p) : session(std::move(p), clock) {
+        session.set_metrics(&daemon_metrics());
+    }
     SystemClock clock;
     Session session;
 };
@@ -85,6 +89,7 @@ sfsistat guarded(SMFICTX* ctx, const char* where, Fn fn) {
     } catch (...) {
         log(LogLevel::error, std::string(where) + ": internal error, tempfail");
     }
+    daemon_metrics().add(Counter::errors);
     return SMFIS_TEMPFAIL;
 }
 
@@ -162,7 +167,12 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* data, size_t len) {
 sfsistat on_eom(SMFICTX* ctx) {
     return guarded(ctx, "eom", [&](Connection& c) {
         const std::string qid = queue_id(ctx);
+        auto started = std::chrono::steady_clock::now();
         EndOfMessage eom = c.session.end_of_message(qid);
+        daemon_metrics().observe_latency_us(
+            std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count()));
         auto failed = [&](const std::string& what) {
             log(LogLevel::error, qid + ": " + what + " failed, tempfail");
             return SMFIS_TEMPFAIL;

@@ -22,6 +22,7 @@
 #include "log.hpp"
 #include "policy_holder.hpp"
 #include "privileges.hpp"
+#include "stats_server.hpp"
 
 namespace {
 
@@ -32,6 +33,7 @@ constexpr const char* kUsage =
     "usage: backstop-milter [--config FILE] [--check-config] [--KEY VALUE ...]\n"
     "  --config FILE     configuration file (INI; keys are the long options below)\n"
     "  --check-config    validate the configuration and key files, then exit 0 or 1\n"
+    "  --stats           print the metrics of the running milter (from stats-socket) and exit\n"
     "  --help, --version\n"
     "Signals: SIGUSR1 reloads the configuration (a bad one is logged and the old one kept);\n"
     "SIGTERM and SIGHUP stop the milter.\n\n";
@@ -39,6 +41,7 @@ constexpr const char* kUsage =
 struct Args {
     std::string config_path;
     bool check = false;
+    bool stats = false;
     std::vector<std::string> rest;
 };
 
@@ -113,6 +116,8 @@ int run(int argc, char** argv) {
         }
         if (a == "--check-config") {
             args.check = true;
+        } else if (a == "--stats") {
+            args.stats = true;
         } else if (a == "--config") {
             if (i + 1 >= argc) {
                 std::cerr << "backstop-milter: --config needs a file name\n" << kUsage;
@@ -131,6 +136,12 @@ int run(int argc, char** argv) {
         return 1;
     }
     const Config& cfg = (*policy)->config();
+    if (args.stats) {
+        std::string out;
+        bool ok = fetch_stats(cfg.stats_socket, out);
+        (ok ? std::cout : std::cerr) << (ok ? "" : "backstop-milter: ") << out << (ok ? "" : "\n");
+        return ok ? 0 : 1;
+    }
     if (args.check) {
         std::cout << "backstop-milter: configuration OK"
                   << (args.config_path.empty() ? "" : " (" + args.config_path + ")") << "\n";
@@ -185,6 +196,12 @@ int run(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::thread(reload_loop, args).detach();
 
+    if (!cfg.stats_socket.empty()) {
+        if (auto why = start_stats_server(cfg.stats_socket); !why.empty()) {
+            log(LogLevel::error, why);
+            return 1;
+        }
+    }
     log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
     int rc = smfi_main();
     log(LogLevel::info, "stopped");

@@ -133,6 +133,24 @@ std::string set_socket(Config& c, const std::string& v) {
     return {};
 }
 
+std::string set_stats_socket(Config& c, const std::string& v) {
+    if (v.empty()) {
+        c.stats_socket.clear();
+        return {};
+    }
+    std::size_t at = v.find('@');
+    std::string port = v.rfind("inet:", 0) == 0
+                           ? v.substr(5, at == std::string::npos ? std::string::npos : at - 5)
+                           : "";
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535 ||
+        at == std::string::npos || !IpAddress::parse(v.substr(at + 1))) {
+        return "'" + v + "' is not inet:PORT@IP (e.g. inet:9891@127.0.0.1)";
+    }
+    c.stats_socket = v;
+    return {};
+}
+
 std::string set_socket_mode(Config& c, const std::string& v) {
     if (v.empty() || v.size() > 4 || v.find_first_not_of("01234567") != std::string::npos) {
         return "'" + v + "' is not an octal mode like 0660";
@@ -202,6 +220,9 @@ const std::vector<Key>& keys() {
         {"foreground", "stay in the foreground and log to stderr", boolean(&Config::foreground),
          true},
         {"allow-root", "allow running as root without 'user'", boolean(&Config::allow_root), true},
+        {"stats-socket",
+         "serve Prometheus metrics (HTTP GET /metrics) on inet:PORT@HOST; empty: off",
+         set_stats_socket},
         {"log-level", "error, warning, info or debug",
          one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
         {"domains.local", "our domains (comma or space separated)", set_domains},

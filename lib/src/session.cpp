@@ -106,11 +106,15 @@ Decision Session::apply(Action action, const std::string& recipient, const std::
         case Action::reject:
         case Action::tempfail:
             keep = false;
+            count(result == "bad-signature"     ? Counter::rejected_bad_signature
+                  : result == "unsigned-bounce" ? Counter::rejected_unsigned_bounce
+                                                : Counter::rejected_localpart);
             return reject_reply(action, shown, why);
         case Action::tag:
             tags_.push_back({shown, result});
             return Decision::proceed();
         case Action::discard:
+            count(Counter::discarded);
             dropped_.push_back(recipient);
             return Decision::proceed();
         case Action::accept:
@@ -227,6 +231,17 @@ void Session::remove_forged_headers(EndOfMessage& out) const {
 EndOfMessage Session::end_of_message(std::string_view queue_id) {
     EndOfMessage out =
         direction_ == Direction::outbound ? outbound_eom(queue_id) : inbound_eom(queue_id);
+    if (metrics_) {
+        count(direction_ == Direction::outbound ? Counter::messages_outbound
+                                                : Counter::messages_inbound);
+        count(Counter::recipients_reversed, rewrites_.size());
+        for (const auto& h : out.header_edits) {
+            if (h.kind == HeaderEdit::Kind::add && h.name == "X-Backstop-Result") {
+                count(Counter::tagged);
+                break;
+            }
+        }
+    }
     reset_message();
     return out;
 }
@@ -254,6 +269,7 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
         } else if (auto s = p.batv()->sign(sender_, now)) {
             out.new_sender = *s;
             reason = "batv";
+            count(Counter::batv_signed);
         }
     } else if (p.srs() && any_foreign_recipient_) {
         std::optional<SpfVerdict> spf;
@@ -267,6 +283,7 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
             reason = "already srs";
         } else {
             out.new_sender = f->address;
+            count(Counter::srs_rewritten);
             reason = f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
             if (spf) reason += std::string(" (spf ") + to_string(*spf) + ")";
         }
@@ -312,6 +329,39 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         o.watermark = p.watermark();
         o.now = clock_.now();
         Classification c = p.classifier().classify(buffer_.view(), o);
+        switch (c.kind) {
+            case MessageKind::dsn:
+                count(Counter::classified_dsn);
+                break;
+            case MessageKind::autoreply:
+                count(Counter::classified_autoreply);
+                break;
+            case MessageKind::challenge:
+                count(Counter::classified_challenge);
+                break;
+            case MessageKind::feedback:
+                count(Counter::classified_feedback);
+                break;
+            case MessageKind::none:
+                count(Counter::classified_none);
+                break;
+        }
+        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback) {
+            switch (c.original.watermark) {
+                case WatermarkStatus::valid:
+                    count(Counter::watermark_valid);
+                    break;
+                case WatermarkStatus::invalid:
+                    count(Counter::watermark_invalid);
+                    break;
+                case WatermarkStatus::expired:
+                    count(Counter::watermark_expired);
+                    break;
+                case WatermarkStatus::absent:
+                    count(Counter::watermark_absent);
+                    break;
+            }
+        }
         if (c.kind != MessageKind::none && c.kind != MessageKind::feedback) {
             std::string kind(to_string(c.kind));
             if (c.original.watermark == WatermarkStatus::valid) {
@@ -323,6 +373,7 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                 switch (p.config().unsigned_autoreply) {
                     case Action::reject:
                     case Action::tempfail:
+                        count(Counter::rejected_autoreply);
                         out.decision = reject_reply(p.config().unsigned_autoreply,
                                                     unsigned_local_.front(), why);
                         verdict = to_string(p.config().unsigned_autoreply);

@@ -375,3 +375,26 @@ TEST(ConfigFile, SpfCheckNeedsRelayAddress) {
             dir.write("u.conf", "[srs]\nspf-check = true\nspf-relay-address = 2001:db8::25\n"), {})
             .ok());
 }
+
+TEST_F(SessionTest, MetricsCountWhatHappened) {
+    Metrics m;
+    auto policy = build(config);
+    Session out(policy, clock);
+    out.set_metrics(&m);
+    out.connect("c", "192.0.2.10");
+    run(out, outbound("<alice@ours.example>", {"<d@remote.example>"}));
+    run(out, outbound("<carol@foreign.example>", {"<d@remote.example>"}));
+    Session in(policy, clock);
+    in.set_metrics(&m);
+    in.connect("c", "198.51.100.7");
+    run(in, inbound("<>", {"<alice@ours.example>"}));
+    run(in, inbound("<>", {"<" + tag("alice@ours.example") + ">"}));
+    run(in, inbound("<>", {"<prvs=1786000000=alice@ours.example>"}));
+    EXPECT_EQ(m.get(Counter::messages_outbound), 2u);
+    EXPECT_EQ(m.get(Counter::batv_signed), 1u);
+    EXPECT_EQ(m.get(Counter::srs_rewritten), 1u);
+    EXPECT_EQ(m.get(Counter::rejected_unsigned_bounce), 1u);
+    EXPECT_EQ(m.get(Counter::rejected_bad_signature), 1u);
+    EXPECT_EQ(m.get(Counter::recipients_reversed), 1u);
+    EXPECT_EQ(m.get(Counter::messages_inbound), 1u);  // only one reached end of message
+}

@@ -24,6 +24,7 @@ struct Config {
     bool foreground = false;
     bool allow_root = false;
     std::string log_level = "info";
+    std::string stats_socket;  // inet:PORT@HOST serving GET /metrics; empty: off
 
     // [domains]
     std::vector<std::string> local_domains;

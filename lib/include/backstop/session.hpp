@@ -12,6 +12,7 @@
 
 #include "backstop/bounce.hpp"
 #include "backstop/clock.hpp"
+#include "backstop/metrics.hpp"
 #include "backstop/policy.hpp"
 
 namespace backstop {
@@ -68,6 +69,9 @@ class Session {
     // The message ends without EOM; the connection stays.
     void abort();
 
+    // Counters to update; optional, and must outlive the session.
+    void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+
     Direction direction() const { return direction_; }
     const Policy& policy() const { return *policy_; }
 
@@ -91,8 +95,13 @@ class Session {
     EndOfMessage inbound_eom(std::string_view queue_id);
     void remove_forged_headers(EndOfMessage& out) const;
 
+    void count(Counter c, std::uint64_t n = 1) const {
+        if (metrics_) metrics_->add(c, n);
+    }
+
     std::shared_ptr<const Policy> policy_;
     const Clock& clock_;
+    Metrics* metrics_ = nullptr;
     bool internal_client_ = false;
     std::string client_;
     Direction direction_ = Direction::inbound;
