@@ -11,7 +11,8 @@ namespace {
 // Answers one input. Flushes only when no further input is already buffered: a
 // co-process waiting for its answer gets it at once, a batch is not slowed by a
 // write(2) per line.
-bool answer(std::string_view input, const std::function<LineAnswer(std::string_view)>& fn, bool more_buffered) {
+bool answer(std::string_view input, const std::function<LineAnswer(std::string_view)>& fn,
+            bool more_buffered) {
     LineAnswer a = fn(input);
     if (a.ok) {
         std::cout << a.text << '\n';

@@ -230,7 +230,8 @@ Result<SrsForward, SrsError> SrsCodec::forward(std::string_view sender, UnixTime
             .append(local);
     }
     // One allocation in the common case: the buffer reserved above becomes the result.
-    std::string formatted = local_is_dot_atom(srs_local) ? std::move(srs_local) : format_local(srs_local);
+    std::string formatted =
+        local_is_dot_atom(srs_local) ? std::move(srs_local) : format_local(srs_local);
     if (formatted.size() > 64) {
         return err(SrsErrc::too_long, "SRS local part would be " +
                                           std::to_string(formatted.size()) +

@@ -19,7 +19,8 @@ TEST(Metrics, PrometheusText) {
     EXPECT_NE(t.find("backstop_messages_total{direction=\"inbound\"} 3\n"), std::string::npos) << t;
     EXPECT_NE(t.find("backstop_messages_total{direction=\"outbound\"} 0\n"), std::string::npos);
     EXPECT_NE(t.find("backstop_refused_total{reason=\"bad-signature\"} 1\n"), std::string::npos);
-    EXPECT_NE(t.find("backstop_eom_latency_seconds_bucket{le=\"5e-05\"} 1\n"), std::string::npos) << t;
+    EXPECT_NE(t.find("backstop_eom_latency_seconds_bucket{le=\"5e-05\"} 1\n"), std::string::npos)
+        << t;
     EXPECT_NE(t.find("backstop_eom_latency_seconds_bucket{le=\"0.001\"} 2\n"), std::string::npos);
     EXPECT_NE(t.find("backstop_eom_latency_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
     EXPECT_NE(t.find("backstop_eom_latency_seconds_count 3\n"), std::string::npos);
