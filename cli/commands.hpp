@@ -16,5 +16,6 @@ int cmd_normalize(int argc, char** argv);
 int cmd_keygen(int argc, char** argv);
 int cmd_classify(int argc, char** argv);
 int cmd_watermark(int argc, char** argv);
+int cmd_bounces(int argc, char** argv);
 
 }  // namespace backstop::cli

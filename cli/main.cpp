@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"keygen", backstop::cli::cmd_keygen, "print a new random secret"},
     {"classify", backstop::cli::cmd_classify, "classify bounces and auto-replies (JSON Lines)"},
     {"watermark", backstop::cli::cmd_watermark, "sign a watermark header"},
+    {"bounces", backstop::cli::cmd_bounces,
+     "hard-bounce records kept by the milter (list, show, forget, export)"},
 };
 
 void usage(std::ostream& out) {

@@ -19,10 +19,13 @@ namespace backstop::milter {
 namespace {
 
 struct Connection {
-    explicit Connection(std::shared_ptr<const Policy> p) : session(std::move(p), clock) {
+    Connection(std::shared_ptr<const Policy> p, std::shared_ptr<StateStore> s)
+        : state(std::move(s)), session(std::move(p), clock) {
         session.set_metrics(&daemon_metrics());
+        session.set_state(state.get());
     }
     SystemClock clock;
+    std::shared_ptr<StateStore> state;  // kept alive for this connection
     Session session;
 };
 
@@ -108,7 +111,7 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
     try {
         auto policy = current_policy().get();
         if (!policy) return SMFIS_TEMPFAIL;
-        auto c = std::make_unique<Connection>(std::move(policy));
+        auto c = std::make_unique<Connection>(std::move(policy), current_policy().state());
         Decision d = c->session.connect(hostname ? hostname : "", address_text(addr));
         if (smfi_setpriv(ctx, c.get()) != MI_SUCCESS) return SMFIS_TEMPFAIL;
         c.release();

@@ -18,6 +18,7 @@
 
 #include "backstop/config.hpp"
 #include "backstop/policy.hpp"
+#include "backstop/state.hpp"
 #include "callbacks.hpp"
 #include "log.hpp"
 #include "policy_holder.hpp"
@@ -65,6 +66,16 @@ void reload_loop(Args args) {
             log(LogLevel::error,
                 "configuration error, keeping the old configuration: " + policy.error().message);
             continue;
+        }
+        const std::string& spec = (*policy)->config().state;
+        if (spec != current_policy().state_spec()) {
+            auto store = open_state(spec);
+            if (!store) {
+                log(LogLevel::error, "configuration error, keeping the old configuration: state: " +
+                                         store.error().message);
+                continue;
+            }
+            current_policy().set_state(*store, spec);
         }
         log_set_level(log_level_from((*policy)->config().log_level));
         current_policy().set(*policy);
@@ -154,6 +165,14 @@ int run(int argc, char** argv) {
     }
     log_open(cfg.foreground, log_level_from(cfg.log_level));
     current_policy().set(*policy);
+    {
+        auto store = open_state(cfg.state);
+        if (!store) {
+            std::cerr << "backstop-milter: " << store.error().message << "\n";
+            return 1;
+        }
+        current_policy().set_state(*store, cfg.state);
+    }
 
     if (smfi_setconn(const_cast<char*>(cfg.socket.c_str())) != MI_SUCCESS ||
         smfi_register(*filter_description()) != MI_SUCCESS) {

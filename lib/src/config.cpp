@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "backstop/network.hpp"
+#include "backstop/state.hpp"
 
 namespace backstop {
 
@@ -151,6 +152,43 @@ std::string set_stats_socket(Config& c, const std::string& v) {
     return {};
 }
 
+std::string set_state(Config& c, const std::string& v) {
+    if (v != "memory" && (v.rfind("sqlite:", 0) != 0 || v.size() <= 7)) {
+        return "'" + v + "' is not memory or sqlite:/path/state.db";
+    }
+    c.state = v;
+    return {};
+}
+
+std::string set_on_state_error(Config& c, const std::string& v) {
+    if (v == "accept")
+        c.on_state_error = Action::accept;
+    else if (v == "tempfail")
+        c.on_state_error = Action::tempfail;
+    else
+        return "'" + v + "' is not accept or tempfail";
+    return {};
+}
+
+std::string set_storm_limit(Config& c, const std::string& v) {
+    if (v != "off") {
+        auto r = parse_rate(v);
+        if (!r) return r.error().message;
+    }
+    c.storm_limit = v;
+    return {};
+}
+
+std::string set_suppress_action(Config& c, const std::string& v) {
+    if (v == "tag")
+        c.suppress_action = Action::tag;
+    else if (v == "reject")
+        c.suppress_action = Action::reject;
+    else
+        return "'" + v + "' is not tag or reject";
+    return {};
+}
+
 std::string set_socket_mode(Config& c, const std::string& v) {
     if (v.empty() || v.size() > 4 || v.find_first_not_of("01234567") != std::string::npos) {
         return "'" + v + "' is not an octal mode like 0660";
@@ -223,6 +261,8 @@ const std::vector<Key>& keys() {
         {"stats-socket",
          "serve Prometheus metrics (HTTP GET /metrics) on inet:PORT@HOST; empty: off",
          set_stats_socket},
+        {"state", "shared state: memory, or sqlite:/var/lib/backstop/state.db", set_state},
+        {"on-state-error", "when the state store fails: accept or tempfail", set_on_state_error},
         {"log-level", "error, warning, info or debug",
          one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
         {"domains.local", "our domains (comma or space separated)", set_domains},
@@ -276,6 +316,17 @@ const std::vector<Key>& keys() {
         {"inbound.invalid-localpart-action",
          "action for bounces to local parts not in valid-localparts",
          action(&Config::invalid_localpart_action)},
+        {"inbound.storm-limit",
+         "bounces and auto-replies per local recipient, e.g. 20/10m; off disables",
+         set_storm_limit},
+        {"inbound.storm-action", "action above the storm limit", action(&Config::storm_action)},
+        {"inbound.storm-exempt", "recipients never storm-limited (patterns)",
+         list(&Config::storm_exempt)},
+        {"outbound.suppress-after",
+         "hard bounces after which mail to that address gets suppress-action; 0: off",
+         integer(&Config::suppress_after, 0, 1000000)},
+        {"outbound.suppress-action", "tag or reject mail to suppressed addresses",
+         set_suppress_action},
         {"watermark.enable", "add a watermark header to outbound mail",
          boolean(&Config::watermark_enable), true},
         {"watermark.keys", "watermark keys file (first signs, all verify)",

@@ -31,6 +31,8 @@ constexpr Family kFamilies[] = {
     {"backstop_discarded_total", "Recipients or messages discarded by configuration.", ""},
     {"backstop_classified_total", "Inbound messages classified, by kind.", "kind"},
     {"backstop_watermark_total", "Watermark checks of returned originals, by result.", "result"},
+    {"backstop_hard_bounces_recorded_total",
+     "Hard bounces of our mail recorded in the state store.", ""},
     {"backstop_errors_total", "Internal errors answered with a temporary failure.", ""},
 };
 
@@ -43,6 +45,9 @@ constexpr Exposure kExposures[] = {
     {Counter::rejected_unsigned_bounce, "backstop_refused_total", "unsigned-bounce"},
     {Counter::rejected_bad_signature, "backstop_refused_total", "bad-signature"},
     {Counter::rejected_localpart, "backstop_refused_total", "localpart"},
+    {Counter::rejected_storm, "backstop_refused_total", "bounce-storm"},
+    {Counter::suppressed, "backstop_refused_total", "suppressed"},
+    {Counter::hard_bounces_recorded, "backstop_hard_bounces_recorded_total", ""},
     {Counter::rejected_autoreply, "backstop_refused_total", "unsigned-autoreply"},
     {Counter::tagged, "backstop_tagged_total", ""},
     {Counter::discarded, "backstop_discarded_total", ""},

@@ -108,6 +108,11 @@ Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c,
         wc.mailscanner_secret = c.watermark_mailscanner_secret;
         p->watermark_.emplace(std::move(keys).value(), wc);
     }
+    if (c.storm_limit != "off") {
+        auto rate = parse_rate(c.storm_limit);
+        if (!rate) return Failure{"[inbound] storm-limit: " + rate.error().message};
+        p->storm_limit_ = *rate;
+    }
     if (!c.localpart_deny.empty()) {
         auto lines = read_lines("[inbound] localpart-deny", c.localpart_deny);
         if (!lines) return lines.error();
@@ -140,6 +145,13 @@ bool Policy::is_srs_domain(std::string_view domain) const {
 
 bool Policy::is_bounce_sender(std::string_view address) const {
     for (const auto& p : config_.bounce_senders) {
+        if (address_matches(p, address)) return true;
+    }
+    return false;
+}
+
+bool Policy::is_storm_exempt(std::string_view address) const {
+    for (const auto& p : config_.storm_exempt) {
         if (address_matches(p, address)) return true;
     }
     return false;

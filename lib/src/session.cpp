@@ -66,6 +66,7 @@ void Session::reset_message() {
     header_counts_.clear();
     message_id_.clear();
     buffer_.clear();
+    state_error_.clear();
 }
 
 void Session::abort() {
@@ -108,6 +109,7 @@ Decision Session::apply(Action action, const std::string& recipient, const std::
             keep = false;
             count(result == "bad-signature"     ? Counter::rejected_bad_signature
                   : result == "unsigned-bounce" ? Counter::rejected_unsigned_bounce
+                  : result == "bounce-storm"    ? Counter::rejected_storm
                                                 : Counter::rejected_localpart);
             return reject_reply(action, shown, why);
         case Action::tag:
@@ -128,57 +130,125 @@ Decision Session::rcpt(std::string_view recipient) {
     if (!a || a->is_null()) return Decision::proceed();  // the MTA judges syntax
     const std::string bare = a->str();
     const std::string raw(recipient);
+    if (direction_ == Direction::outbound) return outbound_rcpt(bare, a->domain);
+    std::string mailbox = bare;  // where an accepted recipient's mail really goes
+    bool keep = true;
+    Decision d = inbound_rcpt(*a, raw, bare, mailbox, keep);
+    // A storm of bounces at one mailbox is limited even when every one is signed:
+    // a leaked tag, or a joe-job against an exempt address, must not flood it.
+    if (keep && d.step == Step::proceed && bounce_ && !dropped_recipient(raw)) {
+        if (auto storm = storm_check(raw, bare, mailbox, keep)) d = *storm;
+    }
+    if (keep) recipients_.push_back(raw);
+    return d;
+}
+
+bool Session::dropped_recipient(const std::string& raw) const {
+    for (const auto& d : dropped_) {
+        if (d == raw) return true;
+    }
+    return false;
+}
+
+std::optional<Decision> Session::storm_check(const std::string& raw, const std::string& bare,
+                                             const std::string& mailbox, bool& keep) {
+    const Policy& p = *policy_;
+    if (!state_ || !p.storm_limit() || p.is_storm_exempt(mailbox) || p.is_storm_exempt(bare))
+        return std::nullopt;
+    auto [limit, window] = *p.storm_limit();
+    auto n = state_->hit("storm:" + ascii_lower(mailbox), clock_.now(), window);
+    if (!n) return state_failure(n.error().message);
+    if (*n <= limit) return std::nullopt;
+    return apply(p.config().storm_action, raw, bare, "bounce-storm",
+                 "more than " + std::to_string(limit) + " bounces to this address in " +
+                     std::to_string(window) + "s",
+                 keep);
+}
+
+std::optional<Decision> Session::state_failure(const std::string& why) {
+    state_error_ = why;
+    if (policy_->config().on_state_error != Action::tempfail) return std::nullopt;
+    Decision d;
+    d.step = Step::tempfail;
+    d.code = "451";
+    d.xcode = "4.3.0";
+    d.text = "state store unavailable, try again later";
+    return d;
+}
+
+Decision Session::outbound_rcpt(const std::string& bare, const std::string& domain) {
+    const Policy& p = *policy_;
+    if (state_ && p.config().suppress_after > 0) {
+        auto r = state_->bounce(bare);
+        if (!r) {
+            if (auto d = state_failure(r.error().message)) return *d;
+        } else if (*r && (*r)->count >= std::uint64_t(p.config().suppress_after)) {
+            const BounceRecord& b = **r;
+            std::string why = "hard-bounced " + std::to_string(b.count) + " times (" + b.status +
+                              " " + b.reason + ")";
+            if (p.config().suppress_action == Action::reject) {
+                count(Counter::suppressed);
+                Decision d;
+                d.step = Step::reject;
+                d.code = "550";
+                d.xcode = "5.1.1";
+                d.text = "<" + printable(bare) + ">: " + why + "; not sent";
+                return d;
+            }
+            tags_.push_back({bare, "suppressed; " + why});
+        }
+    }
+    recipients_.push_back(bare);
+    if (!p.is_local_domain(domain)) any_foreign_recipient_ = true;
+    return Decision::proceed();
+}
+
+Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const std::string& bare,
+                               std::string& mailbox, bool& keep) {
     const Policy& p = *policy_;
     const UnixTime now = clock_.now();
-
-    if (direction_ == Direction::outbound) {
-        recipients_.push_back(bare);
-        if (!p.is_local_domain(a->domain)) any_foreign_recipient_ = true;
+    const bool srs_domain = p.is_srs_domain(a.domain);
+    const bool local = p.is_local_domain(a.domain);
+    if (!srs_domain && !local) {
+        keep = false;  // not ours: never storm-counted
+        recipients_.push_back(raw);
         return Decision::proceed();
     }
+    if (p.is_exempt_recipient(bare)) return Decision::proceed();
 
-    const bool srs_domain = p.is_srs_domain(a->domain);
-    const bool local = p.is_local_domain(a->domain);
-    bool keep = true;
-    Decision d;
-    auto finish = [&](Decision dec) {
-        if (keep) recipients_.push_back(raw);
-        return dec;
-    };
-    if ((!srs_domain && !local) || p.is_exempt_recipient(bare)) return finish(Decision::proceed());
-
-    if (srs_domain && srs_decode_unverified(a->local).ok()) {
+    if (srs_domain && srs_decode_unverified(a.local).ok()) {
         auto r = p.srs()->reverse(bare, now);
         if (r) {
             rewrites_.push_back({raw, r->address});
-            return finish(Decision::proceed());
+            mailbox = r->address;
+            return Decision::proceed();
         }
         // Never relay to the embedded address of a forged or stale SRS address.
-        return finish(apply(p.config().bad_signature, raw, bare, "bad-signature",
-                            std::string("SRS ") + to_string(r.error().code), keep));
+        return apply(p.config().bad_signature, raw, bare, "bad-signature",
+                     std::string("SRS ") + to_string(r.error().code), keep);
     }
     if (local && p.batv()) {
         BatvVerdict v = p.batv()->verify(bare, now);
         if (v.status == BatvStatus::valid) {
             rewrites_.push_back({raw, v.original});
-            return finish(Decision::proceed());
+            mailbox = v.original;
+            return Decision::proceed();
         }
         if (v.status != BatvStatus::missing) {
-            return finish(apply(p.config().bad_signature, raw, bare, "bad-signature",
-                                std::string("BATV tag ") + to_string(v.status), keep));
+            return apply(p.config().bad_signature, raw, bare, "bad-signature",
+                         std::string("BATV tag ") + to_string(v.status), keep);
         }
     }
     const bool checks_unsigned = (local && p.batv()) || (srs_domain && !local);
-    if (!checks_unsigned) return finish(Decision::proceed());
+    if (!checks_unsigned) return Decision::proceed();
     if (bounce_) {
-        if (auto lp = p.check_localpart(a->local)) {
-            return finish(apply(lp->first, raw, bare, lp->second, lp->second, keep));
-        }
-        return finish(apply(p.config().unsigned_bounce, raw, bare, "unsigned-bounce",
-                            "bounce to an address we never used as a sender", keep));
+        if (auto lp = p.check_localpart(a.local))
+            return apply(lp->first, raw, bare, lp->second, lp->second, keep);
+        return apply(p.config().unsigned_bounce, raw, bare, "unsigned-bounce",
+                     "bounce to an address we never used as a sender", keep);
     }
     unsigned_local_.push_back(bare);
-    return finish(Decision::proceed());
+    return Decision::proceed();
 }
 
 Decision Session::header(std::string_view name, std::string_view value) {
@@ -212,7 +282,11 @@ Decision Session::end_of_headers() {
 
 Decision Session::body(std::string_view chunk) {
     // Only an auto-reply candidate needs its body read, and only up to the cap.
-    if (direction_ == Direction::inbound && !unsigned_local_.empty() && !bounce_)
+    // Auto-reply candidates, and bounces of our mail when hard bounces are recorded,
+    // need their body read, and only up to the cap.
+    const bool autoreply_candidate = !unsigned_local_.empty() && !bounce_;
+    const bool records_bounce = bounce_ && !rewrites_.empty() && state_;
+    if (direction_ == Direction::inbound && (autoreply_candidate || records_bounce))
         buffer_.add_body(chunk);
     return Decision::proceed();
 }
@@ -290,6 +364,10 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     } else if (p.srs()) {
         reason = "foreign sender, all recipients local";
     }
+    for (const auto& t : tags_) {
+        out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
+                                    t.result + "; rcpt=<" + printable(t.recipient) + ">", 1});
+    }
     if (p.watermark() && p.config().watermark_enable) {
         HeaderEdit e;
         e.name = p.watermark()->header_name();
@@ -301,6 +379,7 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     if (out.new_sender) out.log_line += " new-from=<" + *out.new_sender + ">";
     out.log_line +=
         " rcpts=" + std::to_string(recipients_.size()) + " verdict=accept reason=" + reason;
+    if (!state_error_.empty()) out.log_line += " state-error=\"" + printable(state_error_) + "\"";
     return out;
 }
 
@@ -322,6 +401,13 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         out.decision.step = Step::discard;
         verdict = "discard";
         reason = "every recipient discarded";
+    }
+    if (bounce_ && !rewrites_.empty() && state_) {
+        ClassifyOptions o;
+        o.max_bytes = p.config().classify_max_bytes;
+        o.envelope_recipient = rewrites_.front().as_given;
+        o.now = clock_.now();
+        record_hard_bounces(p.classifier().classify(buffer_.view(), o));
     }
     if (!unsigned_local_.empty() && !bounce_ && out.decision.step == Step::proceed) {
         ClassifyOptions o;
@@ -362,7 +448,29 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                     break;
             }
         }
-        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback) {
+        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback && state_ &&
+            p.storm_limit()) {
+            // Auto-replies count toward the same storm limit as bounces.
+            for (const auto& r : unsigned_local_) {
+                if (p.is_storm_exempt(r)) continue;
+                auto n =
+                    state_->hit("storm:" + ascii_lower(r), clock_.now(), p.storm_limit()->second);
+                if (!n) {
+                    if (auto fail = state_failure(n.error().message)) out.decision = *fail;
+                    break;
+                }
+                if (*n > p.storm_limit()->first) {
+                    bool keep = true;
+                    Decision d = apply(p.config().storm_action, r, r, "bounce-storm",
+                                       "too many auto-replies to this address", keep);
+                    if (d.step != Step::proceed) out.decision = d;
+                    reason = "auto-reply storm";
+                    break;
+                }
+            }
+        }
+        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback &&
+            out.decision.step == Step::proceed) {
             std::string kind(to_string(c.kind));
             if (c.original.watermark == WatermarkStatus::valid) {
                 reason = kind + ", watermark valid";
@@ -397,11 +505,28 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         }
     }
     if (!tags_.empty() && verdict == "accept") verdict = "tag";
+    if (out.decision.step == Step::reject || out.decision.step == Step::tempfail) {
+        verdict = out.decision.step == Step::reject ? "reject" : "tempfail";
+    }
     out.log_line = printable(queue_id) + ": direction=inbound client=" + client_ + " from=<" +
                    sender_ + "> rcpts=" + std::to_string(recipients_.size()) +
                    " rewritten=" + std::to_string(rewrites_.size()) + " verdict=" + verdict +
                    " reason=" + reason;
+    if (!state_error_.empty()) out.log_line += " state-error=\"" + printable(state_error_) + "\"";
     return out;
+}
+
+void Session::record_hard_bounces(const Classification& c) {
+    if (c.kind != MessageKind::dsn) return;
+    for (const BounceRecipient* r : c.failed_recipients()) {
+        if (!r->hard || r->address.empty()) continue;
+        auto ok = state_->record_bounce(r->address, r->status, r->reason, clock_.now());
+        if (!ok) {
+            state_error_ = ok.error().message;
+            return;
+        }
+        count(Counter::hard_bounces_recorded);
+    }
 }
 
 }  // namespace backstop

@@ -68,5 +68,23 @@ set -e
 keyline=$("$B" keygen --batv-key 3)
 [[ "$keyline" =~ ^3\ [A-Za-z0-9_-]{32}$ ]] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL keygen: $keyline"; }
 
+# bounces: records written by the milter into a sqlite store (schema created on open).
+"$B" bounces list --state "sqlite:$T/state.db" >/dev/null
+python3 - "$T/state.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO bounces VALUES('gone@remote.example','5.1.1','userunknown',1577836800,1577923200,3)")
+db.commit()
+PY
+check "bounces list" $'gone@remote.example\t3\t5.1.1\tuserunknown\t2020-01-01T00:00:00Z\t2020-01-02T00:00:00Z' \
+    "$("$B" bounces list --state "sqlite:$T/state.db")"
+check "bounces export" '[
+ {"address":"gone@remote.example","count":3,"status":"5.1.1","reason":"userunknown","first_seen":"2020-01-01T00:00:00Z","last_seen":"2020-01-02T00:00:00Z"}
+]' "$("$B" bounces export --state "sqlite:$T/state.db" --json)"
+check "bounces forget" "GONE@remote.example: forgotten" "$("$B" bounces forget --state "sqlite:$T/state.db" GONE@remote.example)"
+set +e
+"$B" bounces show --state "sqlite:$T/state.db" gone@remote.example >/dev/null 2>&1; check "bounces show after forget" 1 $?
+set -e
+
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -2,6 +2,7 @@
 
 #include "backstop/batv.hpp"
 #include "backstop/srs.hpp"
+#include "backstop/state.hpp"
 #include "fake_mta.hpp"
 
 using namespace backstop;
@@ -397,4 +398,163 @@ TEST_F(SessionTest, MetricsCountWhatHappened) {
     EXPECT_EQ(m.get(Counter::rejected_bad_signature), 1u);
     EXPECT_EQ(m.get(Counter::recipients_reversed), 1u);
     EXPECT_EQ(m.get(Counter::messages_inbound), 1u);  // only one reached end of message
+}
+
+namespace {
+
+// A minimal RFC 3464 report for the hard-bounce tests.
+std::string dsn_for(const std::string& failed) {
+    return "From: MAILER-DAEMON@mx.remote.example\r\n"
+           "To: alice@ours.example\r\n"
+           "Subject: Undelivered Mail Returned to Sender\r\n"
+           "MIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+           "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+           "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; mx.remote.example\r\n\r\n"
+           "Final-Recipient: rfc822; " +
+           failed +
+           "\r\n"
+           "Action: failed\r\nStatus: 5.1.1\r\n"
+           "Diagnostic-Code: smtp; 550 5.1.1 <" +
+           failed +
+           ">: Recipient address rejected: User unknown\r\n\r\n"
+           "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+           "From: alice@ours.example\r\nTo: " +
+           failed +
+           "\r\nMessage-ID: <m1@ours.example>\r\n\r\n"
+           "--B--\r\n";
+}
+
+}  // namespace
+
+TEST_F(SessionTest, BounceStormLimited) {
+    config.storm_limit = "3/10m";
+    auto store = *open_state("memory");
+    auto policy = build(config);
+    std::string tagged = tag("alice@ours.example");
+    std::vector<Step> steps;
+    for (int i = 0; i < 5; ++i) {
+        Session s(policy, clock);
+        s.set_state(store.get());
+        s.connect("c", "198.51.100.7");
+        steps.push_back(run(s, inbound("<>", {"<" + tagged + ">"})).rcpts[0].step);
+    }
+    EXPECT_EQ(steps, (std::vector<Step>{Step::proceed, Step::proceed, Step::proceed, Step::tempfail,
+                                        Step::tempfail}));
+    clock.advance(601);  // the window clears
+    Session s(policy, clock);
+    s.set_state(store.get());
+    s.connect("c", "198.51.100.7");
+    EXPECT_EQ(run(s, inbound("<>", {"<" + tagged + ">"})).rcpts[0].step, Step::proceed);
+}
+
+TEST_F(SessionTest, BounceStormExemptAndOff) {
+    config.storm_limit = "1/10m";
+    config.storm_exempt = {"postmaster@*"};
+    auto store = *open_state("memory");
+    auto policy = build(config);
+    for (int i = 0; i < 3; ++i) {
+        Session s(policy, clock);
+        s.set_state(store.get());
+        s.connect("c", "198.51.100.7");
+        EXPECT_EQ(run(s, inbound("<>", {"<postmaster@ours.example>"})).rcpts[0].step,
+                  Step::proceed);
+    }
+    config.storm_limit = "off";
+    auto off = build(config);
+    for (int i = 0; i < 3; ++i) {
+        Session s(off, clock);
+        s.set_state(store.get());
+        s.connect("c", "198.51.100.7");
+        EXPECT_EQ(run(s, inbound("<>", {"<" + tag("bob@ours.example") + ">"})).rcpts[0].step,
+                  Step::proceed);
+    }
+}
+
+TEST_F(SessionTest, HardBounceRecordedAndSuppressed) {
+    auto store = *open_state("memory");
+    auto policy = build(config);
+    Session in(policy, clock);
+    in.set_state(store.get());
+    in.connect("c", "198.51.100.7");
+    Transaction t = inbound("<>", {"<" + tag("alice@ours.example") + ">"});
+    t.headers.clear();
+    std::string msg = dsn_for("gone@remote.example");
+    std::size_t split = msg.find("\r\n\r\n");
+    // Feed headers and body as the MTA would.
+    in.mail("<>");
+    ASSERT_EQ(in.rcpt(t.recipients[0]).step, Step::proceed);
+    std::string head = msg.substr(0, split + 2);
+    for (std::size_t pos = 0; pos < head.size();) {
+        std::size_t eol = head.find("\r\n", pos);
+        std::string line = head.substr(pos, eol - pos);
+        std::size_t colon = line.find(':');
+        in.header(line.substr(0, colon), line.substr(colon + 2));
+        pos = eol + 2;
+    }
+    in.end_of_headers();
+    in.body(msg.substr(split + 4));
+    auto eom = in.end_of_message("QID9");
+    auto rec = store->bounce("gone@remote.example");
+    ASSERT_TRUE(rec.ok());
+    ASSERT_TRUE(rec->has_value()) << eom.log_line;
+    EXPECT_EQ((*rec)->count, 1u);
+    EXPECT_EQ((*rec)->reason, "userunknown");
+
+    // Outbound: suppress-after 1 with reject refuses the next message to that address.
+    config.suppress_after = 1;
+    config.suppress_action = Action::reject;
+    Session out(build(config), clock);
+    out.set_state(store.get());
+    out.connect("c", "192.0.2.10");
+    auto o = run(
+        out, outbound("<alice@ours.example>", {"<gone@remote.example>", "<fine@remote.example>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+    EXPECT_EQ(o.rcpts[0].xcode, "5.1.1");
+    EXPECT_EQ(o.rcpts[1].step, Step::proceed);
+    config.suppress_action = Action::tag;
+    Session tagger(build(config), clock);
+    tagger.set_state(store.get());
+    tagger.connect("c", "192.0.2.10");
+    auto g = run(tagger, outbound("<alice@ours.example>", {"<gone@remote.example>"}));
+    EXPECT_TRUE(has_header(g.eom, "X-Backstop-Result", "suppressed; hard-bounced 1 times"));
+}
+
+namespace {
+
+class BrokenStore final : public StateStore {
+  public:
+    Result<std::uint64_t, Failure> hit(const std::string&, UnixTime, UnixTime) override {
+        return Failure{"down"};
+    }
+    Result<bool, Failure> record_bounce(const std::string&, const std::string&, const std::string&,
+                                        UnixTime) override {
+        return Failure{"down"};
+    }
+    Result<std::optional<BounceRecord>, Failure> bounce(const std::string&) override {
+        return Failure{"down"};
+    }
+    Result<std::vector<BounceRecord>, Failure> bounces() override { return Failure{"down"}; }
+    Result<bool, Failure> forget(const std::string&) override { return Failure{"down"}; }
+};
+
+}  // namespace
+
+TEST_F(SessionTest, OnStateErrorAcceptOrTempfail) {
+    BrokenStore broken;
+    config.storm_limit = "3/10m";
+    std::string tagged = tag("alice@ours.example");
+    for (Action a : {Action::accept, Action::tempfail}) {
+        config.on_state_error = a;
+        Session s(build(config), clock);
+        s.set_state(&broken);
+        s.connect("c", "198.51.100.7");
+        auto o = run(s, inbound("<>", {"<" + tagged + ">"}));
+        EXPECT_EQ(o.rcpts[0].step, a == Action::accept ? Step::proceed : Step::tempfail);
+        if (a == Action::accept) {
+            EXPECT_NE(o.eom.log_line.find("state-error=\"down\""), std::string::npos)
+                << o.eom.log_line;
+        }
+    }
 }

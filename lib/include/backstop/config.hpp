@@ -24,7 +24,10 @@ struct Config {
     bool foreground = false;
     bool allow_root = false;
     std::string log_level = "info";
-    std::string stats_socket;  // inet:PORT@HOST serving GET /metrics; empty: off
+    std::string stats_socket;
+    std::string state = "memory";            // memory | sqlite:/path
+    Action on_state_error = Action::accept;  // accept | tempfail when the store fails  //
+                                             // inet:PORT@HOST serving GET /metrics; empty: off
 
     // [domains]
     std::vector<std::string> local_domains;
@@ -63,6 +66,14 @@ struct Config {
     Action localpart_deny_action = Action::reject;
     std::string valid_localparts;  // file of local parts, one per line
     Action invalid_localpart_action = Action::reject;
+
+    std::string storm_limit = "20/10m";  // bounces+auto-replies per local recipient; "off" disables
+    Action storm_action = Action::tempfail;
+    std::vector<std::string> storm_exempt;
+
+    // [outbound]
+    int suppress_after = 0;  // hard bounces before mail to that address is refused; 0: off
+    Action suppress_action = Action::tag;
 
     // [watermark]
     bool watermark_enable = false;

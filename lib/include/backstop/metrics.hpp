@@ -18,6 +18,9 @@ enum class Counter : std::size_t {
     rejected_unsigned_bounce,
     rejected_bad_signature,
     rejected_localpart,
+    rejected_storm,
+    suppressed,  // outbound recipients refused after repeated hard bounces
+    hard_bounces_recorded,
     rejected_autoreply,
     tagged,
     discarded,

@@ -18,6 +18,7 @@
 #include "backstop/result.hpp"
 #include "backstop/spf.hpp"
 #include "backstop/srs.hpp"
+#include "backstop/state.hpp"
 #include "backstop/watermark.hpp"
 
 namespace backstop {
@@ -43,6 +44,11 @@ class Policy {
     bool is_srs_domain(std::string_view domain) const;
     bool is_internal(const IpAddress& a) const { return in_networks(networks_, a); }
     bool is_bounce_sender(std::string_view address) const;
+    bool is_storm_exempt(std::string_view address) const;
+    // {limit, window seconds}; nullopt when storm-limit = off.
+    const std::optional<std::pair<std::uint64_t, UnixTime>>& storm_limit() const {
+        return storm_limit_;
+    }
     bool is_exempt_recipient(std::string_view address) const;
     bool is_batv_exempt_sender(std::string_view address) const;
     bool is_batv_exempt_recipient_domain(std::string_view domain) const;
@@ -59,6 +65,7 @@ class Policy {
     BounceClassifier classifier_;
     std::shared_ptr<SpfChecker> spf_;
     std::vector<std::regex> deny_;
+    std::optional<std::pair<std::uint64_t, UnixTime>> storm_limit_;
     std::optional<std::set<std::string>> valid_localparts_;  // lowercased
 };
 

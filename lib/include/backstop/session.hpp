@@ -10,10 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "backstop/address.hpp"
 #include "backstop/bounce.hpp"
 #include "backstop/clock.hpp"
 #include "backstop/metrics.hpp"
 #include "backstop/policy.hpp"
+#include "backstop/state.hpp"
 
 namespace backstop {
 
@@ -71,6 +73,8 @@ class Session {
 
     // Counters to update; optional, and must outlive the session.
     void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+    // Storm counters and bounce records; optional, must outlive the session.
+    void set_state(StateStore* state) { state_ = state; }
 
     Direction direction() const { return direction_; }
     const Policy& policy() const { return *policy_; }
@@ -86,6 +90,16 @@ class Session {
     };
 
     void reset_message();
+    Decision outbound_rcpt(const std::string& bare, const std::string& domain);
+    // keep: false when the recipient is refused (or not ours: then already recorded).
+    Decision inbound_rcpt(const Address& a, const std::string& raw, const std::string& bare,
+                          std::string& mailbox, bool& keep);
+    std::optional<Decision> storm_check(const std::string& raw, const std::string& bare,
+                                        const std::string& mailbox, bool& keep);
+    // Applies on-state-error: a tempfail decision, or nullopt to go on without state.
+    std::optional<Decision> state_failure(const std::string& why);
+    bool dropped_recipient(const std::string& raw) const;
+    void record_hard_bounces(const Classification& c);
     // recipient: as the MTA gave it (kept for removal); shown: the bare address for texts.
     Decision apply(Action action, const std::string& recipient, const std::string& shown,
                    const std::string& result, const std::string& why, bool& keep);
@@ -102,6 +116,8 @@ class Session {
     std::shared_ptr<const Policy> policy_;
     const Clock& clock_;
     Metrics* metrics_ = nullptr;
+    StateStore* state_ = nullptr;
+    std::string state_error_;  // last store failure in this message, for the log
     bool internal_client_ = false;
     std::string client_;
     Direction direction_ = Direction::inbound;

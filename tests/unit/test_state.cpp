@@ -1,0 +1,91 @@
+#include "backstop/state.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+using namespace backstop;
+
+namespace {
+
+std::string temp_db() {
+    char tmpl[] = "/tmp/backstop-state-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    return dir + "/state.db";
+}
+
+// The same checks for every store.
+void exercise(StateStore& s) {
+    // Window arithmetic: events older than the window fall out; the boundary is exclusive.
+    EXPECT_EQ(*s.hit("k", 1000, 600), 1u);
+    EXPECT_EQ(*s.hit("k", 1300, 600), 2u);
+    EXPECT_EQ(*s.hit("k", 1599, 600), 3u);
+    EXPECT_EQ(*s.hit("k", 1600, 600), 3u);  // 1000 left: (1000, 1600]
+    EXPECT_EQ(*s.hit("other", 1600, 600), 1u);
+    EXPECT_EQ(*s.hit("k", 5000, 600), 1u);
+
+    EXPECT_FALSE(s.bounce("gone@remote.example")->has_value());
+    EXPECT_TRUE(*s.record_bounce("Gone@Remote.example", "5.1.1", "userunknown", 100));
+    EXPECT_TRUE(*s.record_bounce("gone@remote.example", "5.1.10", "userunknown", 200));
+    auto r = s.bounce("GONE@remote.example");
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r->has_value());
+    EXPECT_EQ((*r)->address, "gone@remote.example");
+    EXPECT_EQ((*r)->count, 2u);
+    EXPECT_EQ((*r)->status, "5.1.10");
+    EXPECT_EQ((*r)->first_seen, 100);
+    EXPECT_EQ((*r)->last_seen, 200);
+    s.record_bounce("a@b.example", "5.1.2", "hostunknown", 300);
+    EXPECT_EQ(s.bounces()->size(), 2u);
+    EXPECT_TRUE(*s.forget("gone@remote.example"));
+    EXPECT_FALSE(*s.forget("gone@remote.example"));
+    EXPECT_EQ(s.bounces()->size(), 1u);
+}
+
+}  // namespace
+
+TEST(StateMemory, Behaviour) {
+    auto s = open_state("memory");
+    ASSERT_TRUE(s.ok());
+    exercise(**s);
+}
+
+TEST(StateSqlite, BehaviourAndPersistence) {
+    std::string path = temp_db();
+    {
+        auto s = open_state("sqlite:" + path);
+        ASSERT_TRUE(s.ok()) << s.error().message;
+        exercise(**s);
+    }
+    auto again = open_state("sqlite:" + path);
+    ASSERT_TRUE(again.ok());
+    auto all = (*again)->bounces();
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->size(), 1u);  // survived the reopen
+    EXPECT_EQ(all->front().address, "a@b.example");
+    EXPECT_EQ(*(*again)->hit("k", 5100, 600), 2u);
+    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
+}
+
+TEST(StateOpen, BadSpecs) {
+    EXPECT_FALSE(open_state("redis://x").ok());
+    EXPECT_FALSE(open_state("sqlite:").ok());
+    auto r = open_state("sqlite:/nonexistent-dir/x/state.db");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("/nonexistent-dir/x/state.db"), std::string::npos);
+}
+
+TEST(Rate, Parse) {
+    auto r = parse_rate("20/10m");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->first, 20u);
+    EXPECT_EQ(r->second, 600);
+    EXPECT_EQ(parse_rate("5/1h")->second, 3600);
+    EXPECT_EQ(parse_rate("5/30")->second, 30);
+    EXPECT_EQ(parse_rate("1/2d")->second, 172800);
+    for (const char* bad : {"", "20", "/10m", "0/10m", "20/0m", "20/10x", "a/10m", "20/m"}) {
+        EXPECT_FALSE(parse_rate(bad).ok()) << bad;
+    }
+}
