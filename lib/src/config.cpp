@@ -153,8 +153,9 @@ std::string set_stats_socket(Config& c, const std::string& v) {
 }
 
 std::string set_state(Config& c, const std::string& v) {
-    if (v != "memory" && (v.rfind("sqlite:", 0) != 0 || v.size() <= 7)) {
-        return "'" + v + "' is not memory or sqlite:/path/state.db";
+    if (v != "memory" && (v.rfind("sqlite:", 0) != 0 || v.size() <= 7) &&
+        (v.rfind("redis://", 0) != 0 || v.size() <= 8)) {
+        return "'" + v + "' is not memory, sqlite:/path/state.db or redis://host:port/db";
     }
     c.state = v;
     return {};

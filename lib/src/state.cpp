@@ -4,10 +4,13 @@
 
 namespace backstop {
 
-Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec) {
+Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec, int timeout_ms) {
     if (spec.empty() || spec == "memory") return make_memory_store();
     if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7) return open_sqlite_store(spec.substr(7));
-    return Failure{"state '" + spec + "': expected memory or sqlite:/path/state.db"};
+    if (spec.rfind("redis://", 0) == 0 && spec.size() > 8)
+        return open_redis_store(spec, timeout_ms);
+    return Failure{"state '" + spec +
+                   "': expected memory, sqlite:/path/state.db or redis://host:port/db"};
 }
 
 Result<std::pair<std::uint64_t, UnixTime>, Failure> parse_rate(const std::string& text) {

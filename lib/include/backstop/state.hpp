@@ -42,8 +42,11 @@ class StateStore {
     virtual Result<bool, Failure> forget(const std::string& address) = 0;
 };
 
-// "memory" or "sqlite:/path/state.db". Errors name the spec.
-Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec);
+// "memory", "sqlite:/path/state.db" or "redis://host:port/db". Errors name the spec.
+// timeout_ms bounds each Redis call (connecting included); a Redis store connects
+// lazily, so opening it succeeds while the server is down.
+Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
+                                                        int timeout_ms = 250);
 
 // "20/10m": at most 20 per 10 minutes (s, m, h, d units). Returns {limit, seconds}.
 Result<std::pair<std::uint64_t, UnixTime>, Failure> parse_rate(const std::string& text);
