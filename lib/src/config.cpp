@@ -262,7 +262,10 @@ const std::vector<Key>& keys() {
         {"stats-socket",
          "serve Prometheus metrics (HTTP GET /metrics) on inet:PORT@HOST; empty: off",
          set_stats_socket},
-        {"state", "shared state: memory, or sqlite:/var/lib/backstop/state.db", set_state},
+        {"state",
+         "shared state: memory, sqlite:/var/lib/backstop/state.db, or redis://host:port/db (250 ms "
+         "per call)",
+         set_state},
         {"on-state-error", "when the state store fails: accept or tempfail", set_on_state_error},
         {"log-level", "error, warning, info or debug",
          one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
