@@ -414,6 +414,9 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         o.max_bytes = p.config().classify_max_bytes;
         o.watermark = p.watermark();
         o.now = clock_.now();
+        // The watermark check needs the original's sender; a returned original often
+        // lacks Return-Path, and then this recipient (our sender) is the best witness.
+        o.envelope_recipient = unsigned_local_.front();
         Classification c = p.classifier().classify(buffer_.view(), o);
         switch (c.kind) {
             case MessageKind::dsn:

@@ -70,7 +70,7 @@ TEST(StateSqlite, BehaviourAndPersistence) {
 }
 
 TEST(StateOpen, BadSpecs) {
-    EXPECT_FALSE(open_state("redis://x").ok());
+    EXPECT_FALSE(open_state("postgres://x").ok());
     EXPECT_FALSE(open_state("sqlite:").ok());
     auto r = open_state("sqlite:/nonexistent-dir/x/state.db");
     ASSERT_FALSE(r.ok());

@@ -1,0 +1,260 @@
+// backstop classify: one JSON object per input file (JSON Lines), in input order.
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backstop/bounce.hpp"
+#include "backstop/keyring.hpp"
+#include "backstop/watermark.hpp"
+#include "commands.hpp"
+
+namespace po = boost::program_options;
+
+namespace backstop::cli {
+
+namespace {
+
+void json_string(std::string& out, std::string_view s) {
+    out.push_back('"');
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+// A string field, or nothing when empty (unknown fields are omitted).
+void field(std::string& out, bool& first, std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    if (!first) out.push_back(',');
+    first = false;
+    json_string(out, name);
+    out.push_back(':');
+    json_string(out, value);
+}
+
+// Bytes that are not valid UTF-8 become U+FFFD so the output is valid JSON.
+std::string valid_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80         ? 1
+                        : (c >> 5) == 6  ? 2
+                        : (c >> 4) == 14 ? 3
+                        : (c >> 3) == 30 ? 4
+                                         : 0;
+        bool ok = n > 0 && i + n <= s.size();
+        for (std::size_t k = 1; ok && k < n; ++k)
+            ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+        if (ok) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::string to_json(std::string_view file, const Classification& c, bool checked) {
+    std::string out = "{";
+    bool first = true;
+    field(out, first, "file", valid_utf8(file));
+    field(out, first, "kind", to_string(c.kind));
+    field(out, first, "mta", c.mta);
+    out += ",\"recipients\":[";
+    for (std::size_t i = 0; i < c.recipients.size(); ++i) {
+        const auto& r = c.recipients[i];
+        if (i) out.push_back(',');
+        out.push_back('{');
+        bool f = true;
+        field(out, f, "address", valid_utf8(r.address));
+        field(out, f, "status", r.status);
+        field(out, f, "reply_code", r.reply_code);
+        field(out, f, "action", r.action);
+        field(out, f, "reason", r.reason);
+        out += r.hard ? ",\"hard\":true" : ",\"hard\":false";
+        field(out, f, "diagnostic", valid_utf8(r.diagnostic));
+        out.push_back('}');
+    }
+    out.push_back(']');
+    if (!c.about.empty()) {
+        out += ",\"about\":[";
+        for (std::size_t i = 0; i < c.about.size(); ++i) {
+            if (i) out.push_back(',');
+            json_string(out, valid_utf8(c.about[i]));
+        }
+        out.push_back(']');
+    }
+    if (c.original.present) {
+        const auto& o = c.original;
+        out += ",\"original\":{";
+        bool f = true;
+        field(out, f, "message_id", valid_utf8(o.message_id));
+        field(out, f, "from", valid_utf8(o.from));
+        field(out, f, "date", valid_utf8(o.date));
+        field(out, f, "envelope_sender", valid_utf8(o.envelope_sender));
+        if (!o.received.empty()) {
+            if (!f) out.push_back(',');
+            f = false;
+            out += "\"received\":[";
+            for (std::size_t i = 0; i < o.received.size(); ++i) {
+                if (i) out.push_back(',');
+                json_string(out, valid_utf8(o.received[i]));
+            }
+            out.push_back(']');
+        }
+        bool found = !o.watermark_found.value.empty() || !o.watermark_found.mailscanner.empty();
+        // Without keys a mark cannot be judged: say so instead of guessing.
+        std::string_view wm = checked ? to_string(o.watermark) : (found ? "unchecked" : "absent");
+        field(out, f, "watermark", wm);
+        out.push_back('}');
+    } else {
+        out += ",\"original\":null";
+    }
+    if (!c.verp_recipient.empty()) {
+        out += ",";
+        bool f = true;
+        field(out, f, "verp_recipient", valid_utf8(c.verp_recipient));
+    }
+    if (c.truncated) out += ",\"truncated\":true";
+    out.push_back('}');
+    return out;
+}
+
+std::optional<std::string> read_all(const std::string& path, std::string& error) {
+    if (path == "-") {
+        std::ostringstream ss;
+        ss << std::cin.rdbuf();
+        return ss.str();
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = "cannot open file";
+        return std::nullopt;
+    }
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        error = "read error";
+        return std::nullopt;
+    }
+    return data;
+}
+
+}  // namespace
+
+int cmd_classify(int argc, char** argv) {
+    po::options_description opts("usage: backstop classify [options] FILE... (- for stdin)");
+    opts.add_options()("help,h", "this text")(
+        "max-bytes", po::value<std::size_t>()->default_value(512 * 1024),
+        "bytes examined per message")("envelope-recipient", po::value<std::string>(),
+                                      "the bounce's envelope recipient (VERP decoding)")(
+        "watermark-keys", po::value<std::string>(), "key file: one secret per line")(
+        "watermark-header", po::value<std::string>(), "watermark header name")(
+        "mailscanner-secret", po::value<std::string>(), "MailScanner watermark secret")(
+        "time", po::value<std::int64_t>(), "now, as epoch seconds (tests)")(
+        "repeat", po::value<int>()->default_value(1), "classify each file N times (benchmarks)");
+    po::options_description hidden;
+    hidden.add_options()("file", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(opts).add(hidden);
+    po::positional_options_description pos;
+    pos.add("file", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::cerr << argv[0] << ": " << e.what() << "\n" << opts;
+        return kExitUsage;
+    }
+    if (vm.count("help")) {
+        std::cout << opts;
+        return kExitOk;
+    }
+    if (!vm.count("file")) {
+        std::cerr << argv[0] << ": no input files\n" << opts;
+        return kExitUsage;
+    }
+    ClassifyOptions options;
+    options.max_bytes = vm["max-bytes"].as<std::size_t>();
+    if (vm.count("envelope-recipient"))
+        options.envelope_recipient = vm["envelope-recipient"].as<std::string>();
+    options.now = vm.count("time") ? vm["time"].as<std::int64_t>() : SystemClock().now();
+    std::optional<Watermark> watermark;
+    WatermarkConfig wconfig;
+    if (vm.count("watermark-header"))
+        wconfig.header_name = vm["watermark-header"].as<std::string>();
+    if (vm.count("mailscanner-secret"))
+        wconfig.mailscanner_secret = vm["mailscanner-secret"].as<std::string>();
+    if (vm.count("watermark-keys")) {
+        auto keys = load_secret_list(vm["watermark-keys"].as<std::string>());
+        if (!keys) {
+            std::cerr << argv[0] << ": " << keys.error().message << "\n";
+            return kExitUsage;
+        }
+        watermark.emplace(keys.value(), wconfig);
+    } else if (!wconfig.mailscanner_secret.empty()) {
+        watermark.emplace(SecretList{}, wconfig);
+    }
+    if (watermark) options.watermark = &*watermark;
+    int repeat = std::max(1, vm["repeat"].as<int>());
+
+    BounceClassifier classifier;
+    int status = kExitOk;
+    std::string line;
+    for (const auto& path : vm["file"].as<std::vector<std::string>>()) {
+        std::string error;
+        auto data = read_all(path, error);
+        if (!data) {
+            line = "{";
+            bool f = true;
+            field(line, f, "file", valid_utf8(path));
+            field(line, f, "error", error);
+            line += "}\n";
+            std::cout << line;
+            status = kExitFailed;
+            continue;
+        }
+        Classification c;
+        for (int i = 0; i < repeat; ++i) c = classifier.classify(*data, options);
+        line = to_json(path, c, options.watermark != nullptr);
+        line.push_back('\n');
+        std::cout << line;
+    }
+    std::cout.flush();
+    return status;
+}
+
+}  // namespace backstop::cli

@@ -1,0 +1,34 @@
+// Many short phrases searched in one pass: a table keyed by the first two
+// (lowercased) bytes lists the phrases that can start there. Matching hundreds of
+// bounce phrases this way costs one walk over the text instead of one per phrase.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace backstop::detail {
+
+class PhraseSet {
+  public:
+    // Phrases are lowercase ASCII-compatible and at least two bytes long; 'id' orders
+    // them (smaller wins in best()).
+    void add(int id, std::string_view phrase);
+    void build();
+
+    // The smallest id of any phrase in text (ASCII case-insensitive), or -1.
+    int best(std::string_view text) const;
+    // Where the earliest phrase starts (npos if none); its id in *id.
+    std::size_t first_position(std::string_view text, int* id = nullptr) const;
+
+  private:
+    bool match_at(std::string_view text, std::size_t at, std::uint32_t phrase) const;
+    std::vector<std::string> phrases_;
+    std::vector<int> ids_;
+    std::vector<std::uint32_t> start_;  // 65537 offsets into items_, by 2-byte key
+    std::vector<std::uint32_t> items_;
+};
+
+}  // namespace backstop::detail

@@ -1,0 +1,93 @@
+// One failed recipient: its fields from a DSN block or bounce text, completed with
+// status, reply code, reason and hard/soft.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backstop/mime.hpp"
+#include "backstop/reason.hpp"
+#include "bounce_internal.hpp"
+#include "classify_internal.hpp"
+#include "mime_text.hpp"
+
+namespace backstop::detail {
+
+// A DSN recipient that is a mailbox, not a pipe, a file or a bare route.
+bool usable_address(std::string_view a) {
+    return !a.empty() && a.front() != '|' && a.front() != '/' && a.front() != '@' &&
+           a.find('@') != std::string_view::npos && a.find(':') == std::string_view::npos;
+}
+
+// Per-recipient values from a DSN block, completed from the notice text.
+BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, bool lookups_left) {
+    BounceRecipient r;
+    if (usable_address(f.final_recipient))
+        r.address = clean_address(f.final_recipient);
+    else if (usable_address(f.original_recipient))
+        r.address = clean_address(f.original_recipient);
+    r.action = f.action;
+    r.status = find_status_code(f.status);
+    std::string diag = one_line(f.diagnostic);
+    // Raw ISO-2022-JP in a Diagnostic-Code (Domino in Japanese): its escapes say so.
+    if (diag.find("\x1b$B") != std::string::npos)
+        diag = convert_to_utf8("iso-2022-jp", std::move(diag));
+    if ((diag.empty() || f.diagnostic_type == "x-unix") && lookups_left) {
+        std::string near = detail::text_near_address(notice, r.address);
+        if (!near.empty()) diag = diag.empty() ? near : diag + " " + near;
+    }
+    r.diagnostic = diag;
+    std::string diag_status = find_last_status_code(diag);
+    // The remote server's own code is more precise than the one the reporting MTA
+    // chose for its Status field.
+    if (!diag_status.empty() && (r.status.empty() || diag_status[0] == r.status[0]))
+        r.status = diag_status;
+    r.reply_code = find_reply_code(diag);
+    // A local delivery program (procmail, a pipe) failed: its exit status is the diagnostic.
+    if (f.diagnostic_type == "x-unix" && !f.diagnostic.empty()) {
+        // ... unless its words blame a resource (a full disk, a quota, permissions).
+        std::string by_words = bounce_reason("", "", diag, "");
+        bool resource =
+            by_words == "mailboxfull" || by_words == "systemerror" || by_words == "systemfull";
+        r.reason = resource ? by_words : "mailererror";
+    }
+    return r;
+}
+
+// fallback_text: the whole notice, used for a lone recipient whose own lines say
+// nothing (the reason may stand above the address, as in MailMarshal's notices).
+void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::string command_hint,
+                      bool only_recipient) {
+    if (r.status.empty()) r.status = find_last_status_code(r.diagnostic);
+    if (r.reply_code.empty()) r.reply_code = find_reply_code(r.diagnostic);
+    bool says_nothing = r.status.empty() && r.reply_code.empty() &&
+                        bounce_reason("", "", r.diagnostic, "") == "undefined";
+    if ((r.diagnostic.empty() || (only_recipient && says_nothing)) && !fallback_text.empty()) {
+        if (r.status.empty()) r.status = find_status_code(fallback_text);
+        if (r.reply_code.empty()) r.reply_code = find_reply_code(fallback_text);
+    }
+    if (r.reason.empty()) {
+        if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded" ||
+            r.action == "deliverable")
+            r.reason = "delivered";
+        else
+            r.reason =
+                bounce_reason(r.status, r.reply_code,
+                              (r.diagnostic.empty() || (only_recipient && says_nothing))
+                                  ? fallback_text
+                                  : std::string_view(r.diagnostic),
+                              command_hint.empty() ? smtp_command_of(r.diagnostic) : command_hint);
+        // A delayed delivery that gives up is an expiry when nothing more precise is known.
+        if (r.action == "delayed" &&
+            (r.reason == "undefined" || r.reason == "onhold" || r.reason == "systemerror" ||
+             bounce_reason("", "", r.diagnostic, "") == "undefined"))
+            r.reason = "expired";
+    }
+    if (r.action.empty() && (!r.status.empty() || !r.reply_code.empty())) {
+        char c = !r.status.empty() ? r.status[0] : r.reply_code[0];
+        r.action = c == '5' ? "failed" : c == '4' ? "delayed" : c == '2' ? "delivered" : "";
+    }
+    r.hard = is_hard_bounce(r.reason, r.reply_code, r.status);
+}
+
+}  // namespace backstop::detail
