@@ -1,0 +1,103 @@
+// Runs the real backstop-milter for a test: a temp directory with a config and 0600
+// key files, a free loopback port, the daemon in --foreground with stderr to a file,
+// and a kill at the end.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "milter_client.hpp"
+
+namespace backstop::test {
+
+// Fixed keys, so tests can compute the expected tags with the core library.
+inline constexpr const char* kBatvSecret = "protocol-test-batv-secret";
+inline constexpr int kBatvKeyNumber = 1;
+inline constexpr const char* kSrsSecret = "protocol-test-srs-secret";
+inline constexpr const char* kLocalDomain = "ours.example";
+inline constexpr const char* kSrsDomain = "fwd.ours.example";
+
+// Where the daemon listens: the three socket forms of the config.
+enum class SocketKind {
+    inet,   // inet:PORT@127.0.0.1
+    inet6,  // inet6:PORT@[::1]
+    unix_,  // unix:DIR/milter.sock
+};
+
+// The settings tests vary; everything else is fixed in config_text().
+struct MilterSettings {
+    SocketKind socket = SocketKind::inet;
+    std::vector<std::string> args;  // extra command-line options, e.g. {"--srs.domain", "x"}
+    std::string unsigned_bounce = "reject";
+    std::string bad_signature = "reject";
+    std::string exempt_recipients = "postmaster@*";
+    int lifetime = 7;
+    std::string log_level = "debug";
+    std::string extra;  // appended verbatim at the end (inside [inbound])
+};
+
+class MilterProcess {
+  public:
+    // Throws std::runtime_error (with the daemon's stderr) when it does not come up.
+    explicit MilterProcess(MilterSettings settings = {});
+    ~MilterProcess();
+    MilterProcess(const MilterProcess&) = delete;
+    MilterProcess& operator=(const MilterProcess&) = delete;
+
+    std::uint16_t port() const { return port_; }  // inet and inet6
+    std::string socket_spec() const;              // as in the config file
+    const std::string& dir() const { return dir_; }
+    const std::string& config_path() const { return config_path_; }
+    // The config file text for these settings and this port.
+    std::string config_text(const MilterSettings& settings) const;
+
+    // Connected and negotiated client.
+    MilterClient client(ClientOptions options = {}) const;
+
+    // Still running?
+    bool alive();
+    // Everything the daemon wrote to stderr so far.
+    std::string log() const;
+    // Waits until the log contains needle; false at the deadline.
+    bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout);
+
+    // SIGTERM, then SIGKILL after the grace time. Returns the exit status, or -1 when
+    // it had to be killed (or was not running).
+    int terminate(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+    // Writes a new config file and sends SIGUSR1.
+    void reload(const std::string& config_text);
+    void signal(int sig);
+
+  private:
+    void start();
+    void wait_ready();
+    MilterClient connect(ClientOptions options) const;
+    MilterSettings settings_;
+    std::string dir_;
+    std::string config_path_;
+    std::string log_path_;
+    std::uint16_t port_ = 0;
+    pid_t pid_ = -1;
+    int exit_status_ = -1;
+};
+
+// Runs a command line (argv), returns its exit status and stdout+stderr.
+struct CommandResult {
+    int status = -1;
+    std::string output;
+};
+CommandResult run_command(const std::vector<std::string>& argv);
+
+// A loopback TCP port nobody listens on right now.
+std::uint16_t free_port();
+
+// "<a@b>" -> "a@b".
+std::string strip_angle(std::string_view address);
+
+}  // namespace backstop::test

@@ -1,0 +1,28 @@
+-- miltertest: an X-Backstop-Result header from outside is deleted. -D port=PORT
+local conn = mt.connect("inet:" .. port .. "@127.0.0.1", 20, 0.1)
+if conn == nil then error("cannot connect to backstop-milter on port " .. port) end
+
+if mt.conninfo(conn, "mx.remote.example", "192.0.2.25") ~= nil then error("conninfo failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("conninfo: unexpected reply") end
+if mt.mailfrom(conn, "<someone@remote.example>") ~= nil then error("mailfrom failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("mailfrom: unexpected reply") end
+mt.macro(conn, SMFIC_RCPT, "i", "LUA0003")
+if mt.rcptto(conn, "<alice@ours.example>") ~= nil then error("rcptto failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("rcptto: unexpected reply") end
+
+if mt.header(conn, "From", "someone@remote.example") ~= nil then error("header failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("header: unexpected reply") end
+if mt.header(conn, "X-Backstop-Result", "pass (forged)") ~= nil then error("header failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("header: unexpected reply") end
+if mt.eoh(conn) ~= nil then error("eoh failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("eoh: unexpected reply") end
+if mt.bodystring(conn, "Hello.\r\n") ~= nil then error("body failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("body: unexpected reply") end
+if mt.eom(conn) ~= nil then error("eom failed") end
+if mt.getreply(conn) ~= SMFIR_CONTINUE then error("eom: unexpected reply") end
+
+if not mt.eom_check(conn, MT_HDRDELETE, "X-Backstop-Result") then
+    error("the forged X-Backstop-Result header was not deleted")
+end
+
+mt.disconnect(conn)
