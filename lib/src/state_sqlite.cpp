@@ -31,8 +31,9 @@ class SqliteStore final : public StateStore {
             sqlite3_finalize(st);
         }
         if (!ok) {
+            Failure f = error("count");  // before ROLLBACK replaces the error text
             exec("ROLLBACK");
-            return error("count");
+            return f;
         }
         if (!exec("COMMIT")) return error("commit");
         return n;
