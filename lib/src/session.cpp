@@ -463,10 +463,22 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                     break;
                 }
                 if (*n > p.storm_limit()->first) {
-                    bool keep = true;
-                    Decision d = apply(p.config().storm_action, r, r, "bounce-storm",
-                                       "too many auto-replies to this address", keep);
-                    if (d.step != Step::proceed) out.decision = d;
+                    // At end of message the recipient list is settled: a tag becomes a
+                    // header now and a discard drops the message.
+                    const Action act = p.config().storm_action;
+                    if (act == Action::reject || act == Action::tempfail) {
+                        count(Counter::rejected_storm);
+                        out.decision =
+                            reject_reply(act, r, "too many auto-replies to this address");
+                    } else if (act == Action::tag) {
+                        out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
+                                                    "bounce-storm; rcpt=<" + printable(r) + ">",
+                                                    1});
+                    } else if (act == Action::discard) {
+                        count(Counter::discarded);
+                        out.decision.step = Step::discard;
+                        verdict = "discard";
+                    }
                     reason = "auto-reply storm";
                     break;
                 }
