@@ -474,6 +474,7 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                         out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
                                                     "bounce-storm; rcpt=<" + printable(r) + ">",
                                                     1});
+                        verdict = "tag";
                     } else if (act == Action::discard) {
                         count(Counter::discarded);
                         out.decision.step = Step::discard;
