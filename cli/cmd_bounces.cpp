@@ -3,6 +3,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "backstop/config.hpp"
 #include "backstop/state.hpp"
 #include "commands.hpp"
 #include "options.hpp"
@@ -12,11 +13,13 @@ namespace backstop::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "backstop bounces list   --state sqlite:/var/lib/backstop/state.db\n"
-    "       backstop bounces show   --state SPEC ADDRESS...\n"
-    "       backstop bounces forget --state SPEC ADDRESS...\n"
-    "       backstop bounces export --state SPEC --json\n"
-    "Remote addresses that hard-bounced mail we sent, as recorded by backstop-milter.";
+    "backstop bounces list   (--config /etc/backstop/backstop.conf | --state SPEC)\n"
+    "       backstop bounces show   (--config FILE | --state SPEC) ADDRESS...\n"
+    "       backstop bounces forget (--config FILE | --state SPEC) ADDRESS...\n"
+    "       backstop bounces export (--config FILE | --state SPEC) --json\n"
+    "Remote addresses that hard-bounced mail we sent, as recorded by backstop-milter.\n"
+    "--config reads 'state' and '[outbound] bounce-expiry' from the milter's config;\n"
+    "--state SPEC (sqlite:/path or redis://host:port/db) shows records of any age.";
 
 std::string iso(UnixTime t) {
     std::time_t tt = std::time_t(t);
@@ -64,14 +67,30 @@ int cmd_bounces(int argc, char** argv) {
     std::string label = std::string(argv[0]) + " " + verb;
     argv[1] = label.data();
     po::options_description desc("bounces options");
-    std::string spec;
+    std::string spec, config_path;
     bool json = false;
-    desc.add_options()("state", po::value(&spec)->required(),
-                       "the milter's state store, sqlite:/path")("json", po::bool_switch(&json),
-                                                                 "export: JSON array");
+    desc.add_options()("config", po::value(&config_path),
+                       "the milter's config file (its state and bounce-expiry)")(
+        "state", po::value(&spec), "the milter's state store: sqlite:/path or redis://...")(
+        "json", po::bool_switch(&json), "export: JSON array");
     po::variables_map vm;
     std::vector<std::string> addresses;
     if (auto stop = parse_options(argc - 1, argv + 1, desc, kUsage, vm, addresses)) return *stop;
+    StateOptions options;
+    options.create = false;  // a typo must not leave an empty database behind
+    if (!config_path.empty()) {
+        auto cfg = parse_config(config_path, {});
+        if (!cfg) {
+            std::cerr << label << ": " << cfg.error().message << "\n";
+            return kExitUsage;
+        }
+        if (spec.empty()) spec = cfg->state;
+        options.bounce_ttl = UnixTime(cfg->bounce_expiry) * 86400;
+    }
+    if (spec.empty()) {
+        std::cerr << label << ": needs --config FILE or --state SPEC\n";
+        return kExitUsage;
+    }
     if (spec == "memory") {
         std::cerr
             << label
@@ -83,14 +102,15 @@ int cmd_bounces(int argc, char** argv) {
                   << "\n";
         return kExitUsage;
     }
-    auto store = open_state(spec);
+    auto store = open_state(spec, options);
     if (!store) {
         std::cerr << label << ": " << store.error().message << "\n";
         return kExitUsage;
     }
     StateStore& s = **store;
+    const UnixTime now = std::time(nullptr);
     if (verb == "list" || verb == "export") {
-        auto all = s.bounces();
+        auto all = s.bounces(now);
         if (!all) {
             std::cerr << label << ": " << all.error().message << "\n";
             return kExitFailed;
@@ -114,7 +134,7 @@ int cmd_bounces(int argc, char** argv) {
     int rc = kExitOk;
     for (const auto& a : addresses) {
         if (verb == "show") {
-            auto r = s.bounce(a);
+            auto r = s.bounce(a, now);
             if (!r) {
                 std::cerr << a << ": " << r.error().message << "\n";
                 rc = kExitFailed;

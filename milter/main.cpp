@@ -52,6 +52,16 @@ Result<std::shared_ptr<const Policy>, Failure> load(const Args& args) {
     return Policy::build(*config);
 }
 
+StateOptions state_options(const Config& c) {
+    StateOptions o;
+    o.bounce_ttl = UnixTime(c.bounce_expiry) * 86400;
+    return o;
+}
+
+std::string state_identity(const Config& c) {
+    return c.state + " bounce-expiry=" + std::to_string(c.bounce_expiry);
+}
+
 // SIGUSR1 is blocked in every thread and taken here, so reload never runs inside
 // a signal handler and libmilter's own signal thread keeps SIGHUP/SIGTERM.
 void reload_loop(Args args) {
@@ -67,9 +77,11 @@ void reload_loop(Args args) {
                 "configuration error, keeping the old configuration: " + policy.error().message);
             continue;
         }
-        const std::string& spec = (*policy)->config().state;
+        // The store is reopened only when where it lives or how long it keeps
+        // records changes; counters survive an ordinary reload.
+        const std::string spec = state_identity((*policy)->config());
         if (spec != current_policy().state_spec()) {
-            auto store = open_state(spec);
+            auto store = open_state((*policy)->config().state, state_options((*policy)->config()));
             if (!store) {
                 log(LogLevel::error, "configuration error, keeping the old configuration: state: " +
                                          store.error().message);
@@ -166,12 +178,12 @@ int run(int argc, char** argv) {
     log_open(cfg.foreground, log_level_from(cfg.log_level));
     current_policy().set(*policy);
     {
-        auto store = open_state(cfg.state);
+        auto store = open_state(cfg.state, state_options(cfg));
         if (!store) {
             std::cerr << "backstop-milter: " << store.error().message << "\n";
             return 1;
         }
-        current_policy().set_state(*store, cfg.state);
+        current_policy().set_state(*store, state_identity(cfg));
     }
 
     if (smfi_setconn(const_cast<char*>(cfg.socket.c_str())) != MI_SUCCESS ||

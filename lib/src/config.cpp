@@ -157,6 +157,11 @@ std::string set_state(Config& c, const std::string& v) {
         (v.rfind("redis://", 0) != 0 || v.size() <= 8)) {
         return "'" + v + "' is not memory, sqlite:/path/state.db or redis://host:port/db";
     }
+    if (v.rfind("redis://", 0) == 0) {
+        // Host, port and database are checked here; the store connects on first use.
+        auto store = open_state(v);
+        if (!store) return store.error().message;
+    }
     c.state = v;
     return {};
 }
@@ -177,6 +182,24 @@ std::string set_storm_limit(Config& c, const std::string& v) {
         if (!r) return r.error().message;
     }
     c.storm_limit = v;
+    return {};
+}
+
+// PATTERN=RATE entries, e.g. "postmaster@example.org=100/10m *@lists.example.org=off".
+std::string set_storm_limits(Config& c, const std::string& v) {
+    c.storm_limits.clear();
+    for (auto& entry : split_list(v)) {
+        std::size_t eq = entry.rfind('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+            return "'" + entry + "' is not PATTERN=RATE (e.g. *@lists.example.org=200/10m)";
+        }
+        std::string rate = entry.substr(eq + 1);
+        if (rate != "off") {
+            auto r = parse_rate(rate);
+            if (!r) return "'" + entry + "': " + r.error().message;
+        }
+        c.storm_limits.push_back(entry);
+    }
     return {};
 }
 
@@ -326,11 +349,22 @@ const std::vector<Key>& keys() {
         {"inbound.storm-action", "action above the storm limit", action(&Config::storm_action)},
         {"inbound.storm-exempt", "recipients never storm-limited (patterns)",
          list(&Config::storm_exempt)},
+        {"inbound.storm-limits",
+         "storm limits for some recipients or domains: PATTERN=RATE or PATTERN=off, first match "
+         "wins",
+         set_storm_limits},
+        {"inbound.replay-limit",
+         "bounces one signed address may bring back within its lifetime; 0: off",
+         integer(&Config::replay_limit, 0, 1000000)},
+        {"inbound.replay-action", "action above the replay limit", action(&Config::replay_action)},
         {"outbound.suppress-after",
          "hard bounces after which mail to that address gets suppress-action; 0: off",
          integer(&Config::suppress_after, 0, 1000000)},
         {"outbound.suppress-action", "tag or reject mail to suppressed addresses",
          set_suppress_action},
+        {"outbound.bounce-expiry",
+         "days a hard-bounce record is kept after its last bounce; 0: forever",
+         integer(&Config::bounce_expiry, 0, 100000)},
         {"watermark.enable", "add a watermark header to outbound mail",
          boolean(&Config::watermark_enable), true},
         {"watermark.keys", "watermark keys file (first signs, all verify)",

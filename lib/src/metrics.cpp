@@ -46,6 +46,7 @@ constexpr Exposure kExposures[] = {
     {Counter::rejected_bad_signature, "backstop_refused_total", "bad-signature"},
     {Counter::rejected_localpart, "backstop_refused_total", "localpart"},
     {Counter::rejected_storm, "backstop_refused_total", "bounce-storm"},
+    {Counter::rejected_replay, "backstop_refused_total", "bounce-replay"},
     {Counter::suppressed, "backstop_refused_total", "suppressed"},
     {Counter::hard_bounces_recorded, "backstop_hard_bounces_recorded_total", ""},
     {Counter::rejected_autoreply, "backstop_refused_total", "unsigned-autoreply"},

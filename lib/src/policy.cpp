@@ -113,6 +113,17 @@ Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c,
         if (!rate) return Failure{"[inbound] storm-limit: " + rate.error().message};
         p->storm_limit_ = *rate;
     }
+    for (const auto& entry : c.storm_limits) {
+        std::size_t eq = entry.rfind('=');
+        std::string rate = entry.substr(eq + 1);
+        std::optional<Rate> limit;
+        if (rate != "off") {
+            auto r = parse_rate(rate);
+            if (!r) return Failure{"[inbound] storm-limits: " + r.error().message};
+            limit = *r;
+        }
+        p->storm_limits_.emplace_back(entry.substr(0, eq), limit);
+    }
     if (!c.localpart_deny.empty()) {
         auto lines = read_lines("[inbound] localpart-deny", c.localpart_deny);
         if (!lines) return lines.error();
@@ -150,9 +161,20 @@ bool Policy::is_bounce_sender(std::string_view address) const {
     return false;
 }
 
-bool Policy::is_storm_exempt(std::string_view address) const {
+std::optional<Policy::Rate> Policy::storm_limit_for(std::string_view mailbox) const {
     for (const auto& p : config_.storm_exempt) {
-        if (address_matches(p, address)) return true;
+        if (address_matches(p, mailbox)) return std::nullopt;
+    }
+    for (const auto& [pattern, limit] : storm_limits_) {
+        if (address_matches(pattern, mailbox)) return limit;
+    }
+    return storm_limit_;
+}
+
+bool Policy::storm_limits_used() const {
+    if (storm_limit_) return true;
+    for (const auto& entry : storm_limits_) {
+        if (entry.second) return true;
     }
     return false;
 }

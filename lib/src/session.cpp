@@ -110,6 +110,7 @@ Decision Session::apply(Action action, const std::string& recipient, const std::
             count(result == "bad-signature"     ? Counter::rejected_bad_signature
                   : result == "unsigned-bounce" ? Counter::rejected_unsigned_bounce
                   : result == "bounce-storm"    ? Counter::rejected_storm
+                  : result == "bounce-replay"   ? Counter::rejected_replay
                                                 : Counter::rejected_localpart);
             return reject_reply(action, shown, why);
         case Action::tag:
@@ -137,7 +138,12 @@ Decision Session::rcpt(std::string_view recipient) {
     // A storm of bounces at one mailbox is limited even when every one is signed:
     // a leaked tag, or a joe-job against an exempt address, must not flood it.
     if (keep && d.step == Step::proceed && bounce_ && !dropped_recipient(raw)) {
-        if (auto storm = storm_check(raw, bare, mailbox, keep)) d = *storm;
+        if (mailbox != bare) {
+            if (auto replay = replay_check(raw, bare, a->domain, keep)) d = *replay;
+        }
+        if (keep && d.step == Step::proceed && !dropped_recipient(raw)) {
+            if (auto storm = storm_check(raw, bare, mailbox, keep)) d = *storm;
+        }
     }
     if (keep) recipients_.push_back(raw);
     return d;
@@ -153,15 +159,32 @@ bool Session::dropped_recipient(const std::string& raw) const {
 std::optional<Decision> Session::storm_check(const std::string& raw, const std::string& bare,
                                              const std::string& mailbox, bool& keep) {
     const Policy& p = *policy_;
-    if (!state_ || !p.storm_limit() || p.is_storm_exempt(mailbox) || p.is_storm_exempt(bare))
-        return std::nullopt;
-    auto [limit, window] = *p.storm_limit();
+    if (!state_) return std::nullopt;
+    auto rate = p.storm_limit_for(mailbox);
+    if (!rate || !p.storm_limit_for(bare)) return std::nullopt;
+    auto [limit, window] = *rate;
     auto n = state_->hit("storm:" + ascii_lower(mailbox), clock_.now(), window);
     if (!n) return state_failure(n.error().message);
     if (*n <= limit) return std::nullopt;
     return apply(p.config().storm_action, raw, bare, "bounce-storm",
                  "more than " + std::to_string(limit) + " bounces to this address in " +
                      std::to_string(window) + "s",
+                 keep);
+}
+
+std::optional<Decision> Session::replay_check(const std::string& raw, const std::string& bare,
+                                              const std::string& domain, bool& keep) {
+    const Policy& p = *policy_;
+    const int limit = p.config().replay_limit;
+    if (!state_ || limit <= 0) return std::nullopt;
+    // A tag can come back only while it is valid, so count over its lifetime.
+    const int days = p.is_srs_domain(domain) ? p.config().srs_max_age : p.config().batv_lifetime;
+    auto n = state_->hit("replay:" + ascii_lower(bare), clock_.now(), UnixTime(days) * 86400);
+    if (!n) return state_failure(n.error().message);
+    if (*n <= std::uint64_t(limit)) return std::nullopt;
+    return apply(p.config().replay_action, raw, bare, "bounce-replay",
+                 "this signed address already brought back " + std::to_string(limit) +
+                     (limit == 1 ? " bounce" : " bounces"),
                  keep);
 }
 
@@ -179,7 +202,7 @@ std::optional<Decision> Session::state_failure(const std::string& why) {
 Decision Session::outbound_rcpt(const std::string& bare, const std::string& domain) {
     const Policy& p = *policy_;
     if (state_ && p.config().suppress_after > 0) {
-        auto r = state_->bounce(bare);
+        auto r = state_->bounce(bare, clock_.now());
         if (!r) {
             if (auto d = state_failure(r.error().message)) return *d;
         } else if (*r && (*r)->count >= std::uint64_t(p.config().suppress_after)) {
@@ -452,17 +475,17 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
             }
         }
         if (c.kind != MessageKind::none && c.kind != MessageKind::feedback && state_ &&
-            p.storm_limit()) {
+            p.storm_limits_used()) {
             // Auto-replies count toward the same storm limit as bounces.
             for (const auto& r : unsigned_local_) {
-                if (p.is_storm_exempt(r)) continue;
-                auto n =
-                    state_->hit("storm:" + ascii_lower(r), clock_.now(), p.storm_limit()->second);
+                auto rate = p.storm_limit_for(r);
+                if (!rate) continue;
+                auto n = state_->hit("storm:" + ascii_lower(r), clock_.now(), rate->second);
                 if (!n) {
                     if (auto fail = state_failure(n.error().message)) out.decision = *fail;
                     break;
                 }
-                if (*n > p.storm_limit()->first) {
+                if (*n > rate->first) {
                     // At end of message the recipient list is settled: a tag becomes a
                     // header now and a discard drops the message.
                     const Action act = p.config().storm_action;

@@ -4,11 +4,12 @@
 
 namespace backstop {
 
-Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec, int timeout_ms) {
-    if (spec.empty() || spec == "memory") return make_memory_store();
-    if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7) return open_sqlite_store(spec.substr(7));
-    if (spec.rfind("redis://", 0) == 0 && spec.size() > 8)
-        return open_redis_store(spec, timeout_ms);
+Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
+                                                        const StateOptions& options) {
+    if (spec.empty() || spec == "memory") return make_memory_store(options);
+    if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7)
+        return open_sqlite_store(spec.substr(7), options);
+    if (spec.rfind("redis://", 0) == 0 && spec.size() > 8) return open_redis_store(spec, options);
     return Failure{"state '" + spec +
                    "': expected memory, sqlite:/path/state.db or redis://host:port/db"};
 }

@@ -13,6 +13,8 @@ namespace {
 
 class MemoryStore final : public StateStore {
   public:
+    explicit MemoryStore(UnixTime ttl) : ttl_(ttl) {}
+
     Result<std::uint64_t, Failure> hit(const std::string& key, UnixTime now,
                                        UnixTime window) override {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -29,7 +31,13 @@ class MemoryStore final : public StateStore {
     Result<bool, Failure> record_bounce(const std::string& address, const std::string& status,
                                         const std::string& reason, UnixTime now) override {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (ttl_ > 0 && ++records_ % 1024 == 0) {
+            std::erase_if(bounces_, [&](const auto& kv) {
+                return bounce_expired(kv.second.last_seen, now, ttl_);
+            });
+        }
         BounceRecord& r = bounces_[ascii_lower(address)];
+        if (r.count > 0 && bounce_expired(r.last_seen, now, ttl_)) r = BounceRecord{};
         if (r.count == 0) {
             r.address = ascii_lower(address);
             r.first_seen = now;
@@ -41,17 +49,21 @@ class MemoryStore final : public StateStore {
         return true;
     }
 
-    Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address) override {
+    Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address,
+                                                        UnixTime now) override {
         std::lock_guard<std::mutex> lock(mutex_);
         auto it = bounces_.find(ascii_lower(address));
-        if (it == bounces_.end()) return std::optional<BounceRecord>{};
+        if (it == bounces_.end() || bounce_expired(it->second.last_seen, now, ttl_))
+            return std::optional<BounceRecord>{};
         return std::optional<BounceRecord>{it->second};
     }
 
-    Result<std::vector<BounceRecord>, Failure> bounces() override {
+    Result<std::vector<BounceRecord>, Failure> bounces(UnixTime now) override {
         std::lock_guard<std::mutex> lock(mutex_);
         std::vector<BounceRecord> out;
-        for (const auto& [k, v] : bounces_) out.push_back(v);
+        for (const auto& [k, v] : bounces_) {
+            if (!bounce_expired(v.last_seen, now, ttl_)) out.push_back(v);
+        }
         return out;
     }
 
@@ -79,12 +91,14 @@ class MemoryStore final : public StateStore {
     std::unordered_map<std::string, std::deque<UnixTime>> events_;
     std::map<std::string, BounceRecord> bounces_;
     std::uint64_t calls_ = 0;
+    std::uint64_t records_ = 0;
+    const UnixTime ttl_;
 };
 
 }  // namespace
 
-std::shared_ptr<StateStore> make_memory_store() {
-    return std::make_shared<MemoryStore>();
+std::shared_ptr<StateStore> make_memory_store(const StateOptions& options) {
+    return std::make_shared<MemoryStore>(options.bounce_ttl);
 }
 
 }  // namespace backstop

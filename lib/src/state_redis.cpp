@@ -2,10 +2,8 @@
 // updates (MULTI/EXEC), keys expire on their own, a small connection pool, and a
 // deadline on every call so a slow Redis never stalls a milter thread.
 #include <hiredis/hiredis.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -32,8 +30,13 @@ struct Reply {
 
 class RedisStore final : public StateStore {
   public:
-    RedisStore(std::string host, int port, int db, int timeout_ms, std::size_t pool)
-        : host_(std::move(host)), port_(port), db_(db), timeout_ms_(timeout_ms), max_(pool) {}
+    RedisStore(std::string host, int port, int db, const StateOptions& options, std::size_t pool)
+        : host_(std::move(host)),
+          port_(port),
+          db_(db),
+          timeout_ms_(options.timeout_ms),
+          ttl_(options.bounce_ttl),
+          max_(pool) {}
 
     ~RedisStore() override {
         for (redisContext* c : idle_) redisFree(c);
@@ -44,29 +47,21 @@ class RedisStore final : public StateStore {
         Lease l(*this);
         if (!l.c) return failure(l.why);
         std::string k = "backstop:" + key;
-        // A unique member per event: the same second may see many.
-        std::string member =
-            std::to_string(now) + ":" + std::to_string(::getpid()) + ":" + std::to_string(seq_++);
-        redisAppendCommand(l.c, "MULTI");
-        redisAppendCommand(l.c, "ZADD %s %lld %s", k.c_str(), (long long)now, member.c_str());
-        redisAppendCommand(l.c, "ZREMRANGEBYSCORE %s -inf %lld", k.c_str(),
-                           (long long)(now - window));
-        redisAppendCommand(l.c, "ZCARD %s", k.c_str());
-        redisAppendCommand(l.c, "EXPIRE %s %lld", k.c_str(), (long long)window);
-        redisAppendCommand(l.c, "EXEC");
-        std::uint64_t count = 0;
-        for (int i = 0; i < 6; ++i) {
-            void* raw = nullptr;
-            if (redisGetReply(l.c, &raw) != REDIS_OK) return l.broken();
-            Reply r(raw);
-            if (!r.ok()) return failure(r.r ? r.r->str : "no reply");
-            if (i == 5) {
-                if (r.r->type != REDIS_REPLY_ARRAY || r.r->elements != 4)
-                    return failure("unexpected EXEC reply");
-                count = std::uint64_t(r.r->element[2]->integer);
-            }
-        }
-        return count;
+        // One round trip, atomic on the server. Each event needs a unique member of
+        // the sorted set; a server-side counter gives one that no two MX hosts (nor
+        // two identical containers with the same pid) can both pick.
+        static const char* kScript =
+            "local n = redis.call('INCR', KEYS[2]) "
+            "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. n) "
+            "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2]) "
+            "redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+            "return redis.call('ZCARD', KEYS[1])";
+        Reply r(redisCommand(l.c, "EVAL %s 2 %s backstop:seq %lld %lld", kScript, k.c_str(),
+                             (long long)now, (long long)window));
+        if (!r.r) return l.broken();
+        if (!r.ok()) return failure(r.r->str ? r.r->str : "EVAL failed");
+        if (r.r->type != REDIS_REPLY_INTEGER) return failure("unexpected EVAL reply");
+        return std::uint64_t(r.r->integer);
     }
 
     Result<bool, Failure> record_bounce(const std::string& address, const std::string& status,
@@ -81,8 +76,11 @@ class RedisStore final : public StateStore {
                            status.c_str(), reason.c_str(), (long long)now);
         redisAppendCommand(l.c, "HINCRBY %s count 1", k.c_str());
         redisAppendCommand(l.c, "SADD backstop:bounces %s", a.c_str());
+        // A record that sees no new bounce for the ttl expires on its own.
+        if (ttl_ > 0) redisAppendCommand(l.c, "EXPIRE %s %lld", k.c_str(), (long long)ttl_);
         redisAppendCommand(l.c, "EXEC");
-        for (int i = 0; i < 6; ++i) {
+        const int replies = ttl_ > 0 ? 7 : 6;
+        for (int i = 0; i < replies; ++i) {
             void* raw = nullptr;
             if (redisGetReply(l.c, &raw) != REDIS_OK) return l.broken();
             Reply r(raw);
@@ -91,13 +89,14 @@ class RedisStore final : public StateStore {
         return true;
     }
 
-    Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address) override {
+    Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address,
+                                                        UnixTime) override {
         Lease l(*this);
         if (!l.c) return failure(l.why);
         return fetch(l, ascii_lower(address));
     }
 
-    Result<std::vector<BounceRecord>, Failure> bounces() override {
+    Result<std::vector<BounceRecord>, Failure> bounces(UnixTime) override {
         Lease l(*this);
         if (!l.c) return failure(l.why);
         Reply members(redisCommand(l.c, "SMEMBERS backstop:bounces"));
@@ -108,7 +107,14 @@ class RedisStore final : public StateStore {
         for (std::size_t i = 0; i < members.r->elements; ++i) {
             auto one = fetch(l, members.r->element[i]->str);
             if (!one) return one.error();
-            if (*one) out.push_back(**one);
+            if (*one) {
+                out.push_back(**one);
+            } else {
+                // Its hash expired: drop the index entry too.
+                Reply srem(
+                    redisCommand(l.c, "SREM backstop:bounces %s", members.r->element[i]->str));
+                if (!srem.r) return l.broken();
+            }
         }
         std::sort(out.begin(), out.end(),
                   [](const auto& x, const auto& y) { return x.address < y.address; });
@@ -227,18 +233,18 @@ class RedisStore final : public StateStore {
     int port_;
     int db_;
     int timeout_ms_;
+    UnixTime ttl_;
     std::size_t max_;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::vector<redisContext*> idle_;
     std::size_t open_ = 0;
-    std::atomic<std::uint64_t> seq_{0};
 };
 
 }  // namespace
 
 Result<std::shared_ptr<StateStore>, Failure> open_redis_store(const std::string& spec,
-                                                              int timeout_ms) {
+                                                              const StateOptions& options) {
     // redis://host[:port][/db]
     std::string rest = spec.substr(8);
     std::string hostport = rest.substr(0, rest.find('/'));
@@ -258,11 +264,11 @@ Result<std::shared_ptr<StateStore>, Failure> open_redis_store(const std::string&
             return Failure{"state '" + spec + "': bad port"};
         }
         port = std::stoi(p);
+        if (port < 1 || port > 65535) return Failure{"state '" + spec + "': bad port"};
         host = hostport.substr(0, colon);
     }
     if (host.empty()) return Failure{"state '" + spec + "': no host"};
-    return std::shared_ptr<StateStore>(
-        std::make_shared<RedisStore>(host, port, db, timeout_ms, 16));
+    return std::shared_ptr<StateStore>(std::make_shared<RedisStore>(host, port, db, options, 16));
 }
 
 }  // namespace backstop

@@ -8,10 +8,16 @@
 
 namespace backstop {
 
-std::shared_ptr<StateStore> make_memory_store();
-Result<std::shared_ptr<StateStore>, Failure> open_sqlite_store(const std::string& path);
-// spec: redis://host[:port][/db]; timeout_ms bounds every call, connecting included.
+std::shared_ptr<StateStore> make_memory_store(const StateOptions& options);
+Result<std::shared_ptr<StateStore>, Failure> open_sqlite_store(const std::string& path,
+                                                               const StateOptions& options);
+// spec: redis://host[:port][/db].
 Result<std::shared_ptr<StateStore>, Failure> open_redis_store(const std::string& spec,
-                                                              int timeout_ms);
+                                                              const StateOptions& options);
+
+// True when a record last seen at last_seen has expired by now.
+inline bool bounce_expired(UnixTime last_seen, UnixTime now, UnixTime ttl) {
+    return ttl > 0 && last_seen <= now - ttl;
+}
 
 }  // namespace backstop

@@ -68,11 +68,17 @@ set -e
 keyline=$("$B" keygen --batv-key 3)
 [[ "$keyline" =~ ^3\ [A-Za-z0-9_-]{32}$ ]] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL keygen: $keyline"; }
 
-# bounces: records written by the milter into a sqlite store (schema created on open).
-"$B" bounces list --state "sqlite:$T/state.db" >/dev/null
+# bounces: records written by the milter into a sqlite store. A reader never creates one.
+set +e
+"$B" bounces list --state "sqlite:$T/state.db" >/dev/null 2>"$T/err"; check "bounces list, no database" 2 $?
+set -e
+check "no database named" "backstop bounces list: state sqlite:$T/state.db: no such database" "$(cat "$T/err")"
+[[ ! -e $T/state.db ]] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL reader created $T/state.db"; }
 python3 - "$T/state.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
+db.execute("CREATE TABLE bounces(address TEXT PRIMARY KEY, status TEXT, reason TEXT, "
+           "first_seen INTEGER, last_seen INTEGER, count INTEGER)")
 db.execute("INSERT INTO bounces VALUES('gone@remote.example','5.1.1','userunknown',1577836800,1577923200,3)")
 db.commit()
 PY
@@ -81,6 +87,11 @@ check "bounces list" $'gone@remote.example\t3\t5.1.1\tuserunknown\t2020-01-01T00
 check "bounces export" '[
  {"address":"gone@remote.example","count":3,"status":"5.1.1","reason":"userunknown","first_seen":"2020-01-01T00:00:00Z","last_seen":"2020-01-02T00:00:00Z"}
 ]' "$("$B" bounces export --state "sqlite:$T/state.db" --json)"
+# --config: the milter's state and bounce-expiry (a 2020 record expired long ago).
+printf 'state = sqlite:%s\n[outbound]\nbounce-expiry = 0\n' "$T/state.db" >"$T/keep.conf"
+printf 'state = sqlite:%s\n' "$T/state.db" >"$T/default.conf"
+check "bounces list --config, kept forever" "gone@remote.example" "$("$B" bounces list --config "$T/keep.conf" | cut -f1)"
+check "bounces list --config, expired after 90 days" "" "$("$B" bounces list --config "$T/default.conf")"
 check "bounces forget" "GONE@remote.example: forgotten" "$("$B" bounces forget --state "sqlite:$T/state.db" GONE@remote.example)"
 set +e
 "$B" bounces show --state "sqlite:$T/state.db" gone@remote.example >/dev/null 2>&1; check "bounces show after forget" 1 $?

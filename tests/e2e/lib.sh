@@ -82,6 +82,7 @@ socket = inet:$E2E_MILTER_PORT@127.0.0.1
 foreground = true
 log-level = debug
 allow-root = true
+state = sqlite:$E2E_DIR/state.db
 [domains]
 local = ours.example
 internal-networks = 127.0.0.1/32

@@ -5,7 +5,7 @@
 #
 # Postfix listens on 127.0.0.1:25 and relays everything (ours.example included) to an
 # smtp-sink on 127.0.0.1:2526, whose dumps show the envelope after the milter:
-# "X-Mail-Args: FROM:<sender> ..." and "X-Rcpt-Args: TO:<rcpt> ...". Clients from
+# "X-Mail-Args: <sender> ..." and "X-Rcpt-Args: <rcpt> ...". Clients from
 # 127.0.0.1 are internal (outbound), clients bound to 127.0.0.2 are external (inbound).
 # Needs root; stops Postfix and restores main.cf/master.cf at the end.
 # Prints PASS/FAIL per case and "e2e: N passed, M failed"; exits non-zero on a failure.
@@ -135,6 +135,68 @@ case_d() {
         e2e_fail "d bounce-to-srs" "the SRS recipient was delivered too"
     else
         e2e_pass "d bounce-to-srs"
+    fi
+}
+
+# (k) A hard bounce (RFC 3464, 5.1.1) of our mail to a valid tag is recorded in the
+# state store, and `backstop bounces show` reads it there.
+dsn_delivered() {
+    local file
+    file=$(sink_file_for "X-Rcpt-Args: <$1>")
+    [ -n "$file" ] && grep -qF -- "--B-$R--" "$file"
+}
+case_k() {
+    local user="alice-k.$R@ours.example" gone="gone-k.$R@remote.example" tag line
+    tag=$("$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" "$user")
+    cat >"$E2E_DIR/dsn.eml" <<EOF
+From: Mail Delivery System <MAILER-DAEMON@mx.remote.example>
+To: <$tag>
+Subject: Undelivered Mail Returned to Sender ($R)
+Message-ID: <dsn-k.$R@mx.remote.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B-$R"
+
+--B-$R
+Content-Type: text/plain
+
+Your message could not be delivered to <$gone>: user unknown.
+
+--B-$R
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.example
+
+Final-Recipient: rfc822; $gone
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <$gone>: Recipient address rejected: User unknown
+
+--B-$R
+Content-Type: text/rfc822-headers
+
+From: <$user>
+To: <$gone>
+Subject: hello
+Message-ID: <orig-k.$R@ours.example>
+
+--B-$R--
+EOF
+    SWAKS_ARGS=(--data "$E2E_DIR/dsn.eml")
+    smtp_send 127.0.0.2 "" "$tag"
+    local rc=$?
+    SWAKS_ARGS=()
+    if [ $rc -ne 0 ]; then
+        e2e_fail "k hard-bounce-recorded" "swaks failed: $(swaks_tail)"
+    elif ! wait_until "$DELIVERY" dsn_delivered "$user"; then
+        e2e_fail "k hard-bounce-recorded" "the bounce was not delivered to <$user>"
+    else
+        line=$("$E2E_CLI" bounces show --state "sqlite:$E2E_DIR/state.db" "$gone" 2>&1)
+        if [[ $line == "$gone"$'\t1\t5.1.1\tuserunknown\t'* ]] &&
+            "$E2E_CLI" bounces list --config "$E2E_DIR/milter.conf" | grep -qF "$gone"; then
+            e2e_pass "k hard-bounce-recorded"
+        else
+            e2e_fail "k hard-bounce-recorded" "bounces show said: $line"
+        fi
     fi
 }
 
@@ -317,6 +379,7 @@ case_a
 case_b
 case_c
 case_d
+case_k
 case_e
 case_g
 case_i

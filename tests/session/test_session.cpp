@@ -472,6 +472,125 @@ TEST_F(SessionTest, BounceStormExemptAndOff) {
     }
 }
 
+// storm-limits: a pattern's own rate wins over storm-limit; "off" lifts it.
+TEST_F(SessionTest, BounceStormLimitPerRecipientAndDomain) {
+    config.storm_limit = "1/10m";
+    config.storm_limits = {"lists@ours.example=3/10m", "*@bulk.ours.example=off"};
+    config.local_domains.push_back("bulk.ours.example");
+    auto store = *open_state("memory");
+    auto policy = build(config);
+    auto steps_for = [&](const std::string& mailbox) {
+        std::vector<Step> steps;
+        for (int i = 0; i < 4; ++i) {
+            Session s(policy, clock);
+            s.set_state(store.get());
+            s.connect("c", "198.51.100.7");
+            steps.push_back(run(s, inbound("<>", {"<" + tag(mailbox) + ">"})).rcpts[0].step);
+        }
+        return steps;
+    };
+    EXPECT_EQ(steps_for("lists@ours.example"),
+              (std::vector<Step>{Step::proceed, Step::proceed, Step::proceed, Step::tempfail}));
+    EXPECT_EQ(steps_for("alice@ours.example"),
+              (std::vector<Step>{Step::proceed, Step::tempfail, Step::tempfail, Step::tempfail}));
+    EXPECT_EQ(steps_for("news@bulk.ours.example"),
+              (std::vector<Step>{Step::proceed, Step::proceed, Step::proceed, Step::proceed}));
+}
+
+TEST(SessionConfig, StormLimitsAreChecked) {
+    EXPECT_FALSE(parse_config_text("[inbound]\nstorm-limits = lists@x.example\n", "t", {}).ok());
+    EXPECT_FALSE(parse_config_text("[inbound]\nstorm-limits = a@x.example=3/10q\n", "t", {}).ok());
+    auto ok = parse_config_text("[inbound]\nstorm-limits = a@x.example=3/10m, *@y.example=off\n",
+                                "t", {});
+    ASSERT_TRUE(ok.ok()) << ok.error().message;
+    EXPECT_EQ(ok->storm_limits.size(), 2u);
+    EXPECT_FALSE(parse_config_text("state = redis://127.0.0.1:70000/0\n", "t", {}).ok());
+}
+
+// replay-limit: one signed address may bring back only so many bounces; another
+// tag of the same mailbox has its own count.
+TEST_F(SessionTest, ReplayLimitPerSignedAddress) {
+    config.storm_limit = "off";
+    config.replay_limit = 2;
+    auto store = *open_state("memory");
+    auto policy = build(config);
+    const std::string first = tag("alice@ours.example");
+    std::vector<Step> steps;
+    std::string text;
+    for (int i = 0; i < 3; ++i) {
+        Session s(policy, clock);
+        s.set_state(store.get());
+        s.connect("c", "198.51.100.7");
+        auto o = run(s, inbound("<>", {"<" + first + ">"}));
+        steps.push_back(o.rcpts[0].step);
+        text = o.rcpts[0].text;
+    }
+    EXPECT_EQ(steps, (std::vector<Step>{Step::proceed, Step::proceed, Step::reject}));
+    EXPECT_NE(text.find("already brought back 2 bounces"), std::string::npos) << text;
+    clock.advance(86400);  // a tag signed the next day is a different address
+    Session s(policy, clock);
+    s.set_state(store.get());
+    s.connect("c", "198.51.100.7");
+    EXPECT_EQ(
+        run(s, inbound("<>", {"<" + tag("alice@ours.example", clock.now()) + ">"})).rcpts[0].step,
+        Step::proceed);
+}
+
+// Auto-replies to unsigned addresses count toward the storm limit; above it the
+// storm action applies at end of message (tag adds a header, discard drops).
+TEST_F(SessionTest, AutoReplyStormTagOrDiscardAtEndOfMessage) {
+    config.storm_limit = "2/10m";
+    config.unsigned_autoreply = Action::accept;
+    for (Action act : {Action::tag, Action::discard}) {
+        config.storm_action = act;
+        auto store = *open_state("memory");
+        auto policy = build(config);
+        Transaction t = inbound("<vacation@remote.example>", {"<carol@ours.example>"});
+        t.headers = {{"Subject", "Out of office: hello"},
+                     {"Auto-Submitted", "auto-replied"},
+                     {"Message-ID", "<v1@remote.example>"}};
+        std::vector<Outcome> outs;
+        for (int i = 0; i < 3; ++i) {
+            Session s(policy, clock);
+            s.set_state(store.get());
+            s.connect("c", "198.51.100.7");
+            outs.push_back(run(s, t));
+        }
+        for (int i = 0; i < 2; ++i) {
+            EXPECT_EQ(outs[i].eom.decision.step, Step::proceed) << i;
+            EXPECT_FALSE(has_header(outs[i].eom, "X-Backstop-Result", "bounce-storm")) << i;
+        }
+        if (act == Action::tag) {
+            EXPECT_EQ(outs[2].eom.decision.step, Step::proceed);
+            EXPECT_TRUE(has_header(outs[2].eom, "X-Backstop-Result",
+                                   "bounce-storm; rcpt=<carol@ours.example>"));
+            EXPECT_NE(outs[2].eom.log_line.find("verdict=tag"), std::string::npos);
+        } else {
+            EXPECT_EQ(outs[2].eom.decision.step, Step::discard);
+            EXPECT_NE(outs[2].eom.log_line.find("verdict=discard"), std::string::npos);
+        }
+    }
+}
+
+TEST_F(SessionTest, ExpiredHardBounceNoLongerSuppresses) {
+    StateOptions o;
+    o.bounce_ttl = UnixTime(90) * 86400;
+    auto store = *open_state("memory", o);
+    ASSERT_TRUE(store->record_bounce("gone@remote.example", "5.1.1", "userunknown", kNow).ok());
+    config.suppress_after = 1;
+    config.suppress_action = Action::reject;
+    auto policy = build(config);
+    auto step = [&] {
+        Session out(policy, clock);
+        out.set_state(store.get());
+        out.connect("c", "192.0.2.10");
+        return run(out, outbound("<alice@ours.example>", {"<gone@remote.example>"})).rcpts[0].step;
+    };
+    EXPECT_EQ(step(), Step::reject);
+    clock.advance(UnixTime(90) * 86400);
+    EXPECT_EQ(step(), Step::proceed);
+}
+
 TEST_F(SessionTest, HardBounceRecordedAndSuppressed) {
     auto store = *open_state("memory");
     auto policy = build(config);
@@ -496,7 +615,7 @@ TEST_F(SessionTest, HardBounceRecordedAndSuppressed) {
     in.end_of_headers();
     in.body(msg.substr(split + 4));
     auto eom = in.end_of_message("QID9");
-    auto rec = store->bounce("gone@remote.example");
+    auto rec = store->bounce("gone@remote.example", kNow);
     ASSERT_TRUE(rec.ok());
     ASSERT_TRUE(rec->has_value()) << eom.log_line;
     EXPECT_EQ((*rec)->count, 1u);
@@ -532,10 +651,12 @@ class BrokenStore final : public StateStore {
                                         UnixTime) override {
         return Failure{"down"};
     }
-    Result<std::optional<BounceRecord>, Failure> bounce(const std::string&) override {
+    Result<std::optional<BounceRecord>, Failure> bounce(const std::string&, UnixTime) override {
         return Failure{"down"};
     }
-    Result<std::vector<BounceRecord>, Failure> bounces() override { return Failure{"down"}; }
+    Result<std::vector<BounceRecord>, Failure> bounces(UnixTime) override {
+        return Failure{"down"};
+    }
     Result<bool, Failure> forget(const std::string&) override { return Failure{"down"}; }
 };
 

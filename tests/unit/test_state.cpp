@@ -26,10 +26,10 @@ void exercise(StateStore& s) {
     EXPECT_EQ(*s.hit("other", 1600, 600), 1u);
     EXPECT_EQ(*s.hit("k", 5000, 600), 1u);
 
-    EXPECT_FALSE(s.bounce("gone@remote.example")->has_value());
+    EXPECT_FALSE(s.bounce("gone@remote.example", 100)->has_value());
     EXPECT_TRUE(*s.record_bounce("Gone@Remote.example", "5.1.1", "userunknown", 100));
     EXPECT_TRUE(*s.record_bounce("gone@remote.example", "5.1.10", "userunknown", 200));
-    auto r = s.bounce("GONE@remote.example");
+    auto r = s.bounce("GONE@remote.example", 300);
     ASSERT_TRUE(r.ok());
     ASSERT_TRUE(r->has_value());
     EXPECT_EQ((*r)->address, "gone@remote.example");
@@ -38,13 +38,11 @@ void exercise(StateStore& s) {
     EXPECT_EQ((*r)->first_seen, 100);
     EXPECT_EQ((*r)->last_seen, 200);
     s.record_bounce("a@b.example", "5.1.2", "hostunknown", 300);
-    EXPECT_EQ(s.bounces()->size(), 2u);
+    EXPECT_EQ(s.bounces(300)->size(), 2u);
     EXPECT_TRUE(*s.forget("gone@remote.example"));
     EXPECT_FALSE(*s.forget("gone@remote.example"));
-    EXPECT_EQ(s.bounces()->size(), 1u);
+    EXPECT_EQ(s.bounces(300)->size(), 1u);
 }
-
-}  // namespace
 
 TEST(StateMemory, Behaviour) {
     auto s = open_state("memory");
@@ -61,11 +59,65 @@ TEST(StateSqlite, BehaviourAndPersistence) {
     }
     auto again = open_state("sqlite:" + path);
     ASSERT_TRUE(again.ok());
-    auto all = (*again)->bounces();
+    auto all = (*again)->bounces(300);
     ASSERT_TRUE(all.ok());
     ASSERT_EQ(all->size(), 1u);  // survived the reopen
     EXPECT_EQ(all->front().address, "a@b.example");
     EXPECT_EQ(*(*again)->hit("k", 5100, 600), 2u);
+    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
+}
+
+// With a ttl, a record that saw no bounce for that long is gone (reads leave it
+// out), and a new bounce starts its count over.
+void expiry(StateStore& s) {
+    s.record_bounce("old@remote.example", "5.1.1", "userunknown", 1000);
+    s.record_bounce("old@remote.example", "5.1.1", "userunknown", 1500);
+    s.record_bounce("new@remote.example", "5.1.1", "userunknown", 1900);
+    EXPECT_TRUE(s.bounce("old@remote.example", 2499)->has_value());
+    EXPECT_EQ(s.bounces(2499)->size(), 2u);
+    EXPECT_FALSE(s.bounce("old@remote.example", 2500)->has_value());  // 1500 + ttl 1000
+    auto left = s.bounces(2500);
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ(left->front().address, "new@remote.example");
+    s.record_bounce("old@remote.example", "5.1.2", "hostunknown", 2600);
+    auto again = s.bounce("old@remote.example", 2600);
+    ASSERT_TRUE(again->has_value());
+    EXPECT_EQ((*again)->count, 1u);
+    EXPECT_EQ((*again)->first_seen, 2600);
+}
+
+StateOptions ttl_1000() {
+    StateOptions o;
+    o.bounce_ttl = 1000;
+    return o;
+}
+
+}  // namespace
+
+TEST(StateMemory, BounceExpiry) {
+    auto s = open_state("memory", ttl_1000());
+    ASSERT_TRUE(s.ok());
+    expiry(**s);
+}
+
+TEST(StateSqlite, BounceExpiry) {
+    std::string path = temp_db();
+    auto s = open_state("sqlite:" + path, ttl_1000());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    expiry(**s);
+    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
+}
+
+TEST(StateSqlite, ReaderDoesNotCreate) {
+    std::string path = temp_db();
+    StateOptions reader;
+    reader.create = false;
+    auto r = open_state("sqlite:" + path, reader);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("no such database"), std::string::npos) << r.error().message;
+    EXPECT_NE(::access(path.c_str(), F_OK), 0);  // nothing left behind
+    ASSERT_TRUE(open_state("sqlite:" + path).ok());
+    EXPECT_TRUE(open_state("sqlite:" + path, reader).ok());
     std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
 }
 

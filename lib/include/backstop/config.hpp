@@ -25,9 +25,8 @@ struct Config {
     bool allow_root = false;
     std::string log_level = "info";
     std::string stats_socket;
-    std::string state = "memory";            // memory | sqlite:/path
-    Action on_state_error = Action::accept;  // accept | tempfail when the store fails  //
-                                             // inet:PORT@HOST serving GET /metrics; empty: off
+    std::string state = "memory";            // memory | sqlite:/path | redis://host:port/db
+    Action on_state_error = Action::accept;  // accept | tempfail when the store fails
 
     // [domains]
     std::vector<std::string> local_domains;
@@ -70,10 +69,14 @@ struct Config {
     std::string storm_limit = "20/10m";  // bounces+auto-replies per local recipient; "off" disables
     Action storm_action = Action::tempfail;
     std::vector<std::string> storm_exempt;
+    std::vector<std::string> storm_limits;  // PATTERN=RATE|off, first match wins over storm_limit
+    int replay_limit = 0;                   // bounces one signed address may bring back; 0: off
+    Action replay_action = Action::reject;
 
     // [outbound]
     int suppress_after = 0;  // hard bounces before mail to that address is refused; 0: off
     Action suppress_action = Action::tag;
+    int bounce_expiry = 90;  // days a hard-bounce record is kept after its last bounce; 0: forever
 
     // [watermark]
     bool watermark_enable = false;

@@ -19,7 +19,8 @@ enum class Counter : std::size_t {
     rejected_bad_signature,
     rejected_localpart,
     rejected_storm,
-    suppressed,  // outbound recipients refused after repeated hard bounces
+    rejected_replay,  // a signed address brought back more bounces than replay-limit
+    suppressed,       // outbound recipients refused after repeated hard bounces
     hard_bounces_recorded,
     rejected_autoreply,
     tagged,

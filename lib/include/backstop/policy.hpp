@@ -44,11 +44,12 @@ class Policy {
     bool is_srs_domain(std::string_view domain) const;
     bool is_internal(const IpAddress& a) const { return in_networks(networks_, a); }
     bool is_bounce_sender(std::string_view address) const;
-    bool is_storm_exempt(std::string_view address) const;
-    // {limit, window seconds}; nullopt when storm-limit = off.
-    const std::optional<std::pair<std::uint64_t, UnixTime>>& storm_limit() const {
-        return storm_limit_;
-    }
+    using Rate = std::pair<std::uint64_t, UnixTime>;  // {limit, window seconds}
+    // The storm limit of one local recipient: nullopt when exempt or off. A
+    // storm-limits entry that matches wins over storm-limit.
+    std::optional<Rate> storm_limit_for(std::string_view mailbox) const;
+    // Whether any recipient can have a storm limit at all.
+    bool storm_limits_used() const;
     bool is_exempt_recipient(std::string_view address) const;
     bool is_batv_exempt_sender(std::string_view address) const;
     bool is_batv_exempt_recipient_domain(std::string_view domain) const;
@@ -65,7 +66,8 @@ class Policy {
     BounceClassifier classifier_;
     std::shared_ptr<SpfChecker> spf_;
     std::vector<std::regex> deny_;
-    std::optional<std::pair<std::uint64_t, UnixTime>> storm_limit_;
+    std::optional<Rate> storm_limit_;
+    std::vector<std::pair<std::string, std::optional<Rate>>> storm_limits_;
     std::optional<std::set<std::string>> valid_localparts_;  // lowercased
 };
 

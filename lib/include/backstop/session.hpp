@@ -96,6 +96,9 @@ class Session {
                           std::string& mailbox, bool& keep);
     std::optional<Decision> storm_check(const std::string& raw, const std::string& bare,
                                         const std::string& mailbox, bool& keep);
+    // replay-limit: bounces to one valid signed address (bare) beyond the limit.
+    std::optional<Decision> replay_check(const std::string& raw, const std::string& bare,
+                                         const std::string& domain, bool& keep);
     // Applies on-state-error: a tempfail decision, or nullopt to go on without state.
     std::optional<Decision> state_failure(const std::string& why);
     bool dropped_recipient(const std::string& raw) const;

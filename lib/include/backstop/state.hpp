@@ -36,17 +36,28 @@ class StateStore {
     virtual Result<bool, Failure> record_bounce(const std::string& address,
                                                 const std::string& status,
                                                 const std::string& reason, UnixTime now) = 0;
-    virtual Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address) = 0;
-    virtual Result<std::vector<BounceRecord>, Failure> bounces() = 0;
+    // Reads leave out records that expired by now (see StateOptions::bounce_ttl).
+    virtual Result<std::optional<BounceRecord>, Failure> bounce(const std::string& address,
+                                                                UnixTime now) = 0;
+    virtual Result<std::vector<BounceRecord>, Failure> bounces(UnixTime now) = 0;
     // True when there was a record to remove.
     virtual Result<bool, Failure> forget(const std::string& address) = 0;
 };
 
+struct StateOptions {
+    // Bounds each Redis call, connecting included.
+    int timeout_ms = 250;
+    // A hard-bounce record with no new bounce for this long is gone; 0: kept forever.
+    UnixTime bounce_ttl = 0;
+    // false: an SQLite file must already exist (readers such as the admin CLI must
+    // not leave an empty database behind a typo).
+    bool create = true;
+};
+
 // "memory", "sqlite:/path/state.db" or "redis://host:port/db". Errors name the spec.
-// timeout_ms bounds each Redis call (connecting included); a Redis store connects
-// lazily, so opening it succeeds while the server is down.
+// A Redis store connects lazily, so opening it succeeds while the server is down.
 Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
-                                                        int timeout_ms = 250);
+                                                        const StateOptions& options = {});
 
 // "20/10m": at most 20 per 10 minutes (s, m, h, d units). Returns {limit, seconds}.
 Result<std::pair<std::uint64_t, UnixTime>, Failure> parse_rate(const std::string& text);

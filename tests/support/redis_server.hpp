@@ -1,0 +1,87 @@
+// A throwaway redis-server on a free loopback port, for the tests of the Redis
+// state store (unit) and of two milters sharing it (protocol).
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+namespace backstop::test {
+
+// A loopback port with no listener (the kernel picks it).
+inline int free_tcp_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+inline bool tcp_listening(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(std::uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+// Started by the constructor, killed by the destructor; stop()/start() simulate
+// an outage. No persistence: every test starts empty.
+class RedisServer {
+  public:
+    RedisServer() : port_(free_tcp_port()) { start(); }
+    ~RedisServer() { stop(); }
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
+
+    int port() const { return port_; }
+    std::string spec(int db = 0) const {
+        return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
+    }
+    bool running() const { return tcp_listening(port_); }
+
+    void start() {
+        pid_ = fork();
+        if (pid_ == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            std::string p = std::to_string(port_);
+            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--loglevel", "warning",
+                   static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 100 && !running(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+
+    void stop() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+
+  private:
+    int port_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace backstop::test
