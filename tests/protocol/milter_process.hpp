@@ -50,7 +50,8 @@ class MilterProcess {
     MilterProcess& operator=(const MilterProcess&) = delete;
 
     std::uint16_t port() const { return port_; }  // inet and inet6
-    std::string socket_spec() const;              // as in the config file
+    pid_t pid() const { return pid_; }
+    std::string socket_spec() const;  // as in the config file
     const std::string& dir() const { return dir_; }
     const std::string& config_path() const { return config_path_; }
     // The config file text for these settings and this port.
