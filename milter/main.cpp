@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -236,7 +237,11 @@ int run(int argc, char** argv) {
     log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
     int rc = smfi_main();
     log(LogLevel::info, "stopped");
-    return rc == MI_SUCCESS ? 0 : 1;
+    // smfi_main returns while libmilter's worker threads may still be finishing a
+    // callback: running static destructors (the policy, the metrics) under them
+    // would be a use after free. Leave without them.
+    std::fflush(nullptr);
+    std::_Exit(rc == MI_SUCCESS ? 0 : 1);
 }
 
 }  // namespace

@@ -369,9 +369,11 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
             count(Counter::batv_signed);
         }
     } else if (p.srs() && any_foreign_recipient_) {
-        std::optional<SpfVerdict> spf;
-        if (p.spf()) spf = p.spf()->check(sender_, now);
         auto f = p.srs()->forward(sender_, now);
+        // A DNS lookup only when SRS would change the sender.
+        std::optional<SpfVerdict> spf;
+        if (p.spf() && f && f->kind != SrsForwardKind::unchanged)
+            spf = p.spf()->check(sender_, now);
         if (spf && !spf_needs_rewrite(*spf)) {
             reason = std::string("spf ") + to_string(*spf) + ", no srs needed";
         } else if (!f) {

@@ -366,6 +366,19 @@ TEST_F(SessionTest, SpfCheckDecidesSrs) {
     }
 }
 
+// No DNS lookup for a sender SRS leaves as it is (already our SRS address).
+TEST_F(SessionTest, SpfNotAskedWhenSrsWouldNotRewrite) {
+    config.srs_spf_check = true;
+    config.srs_spf_relay_address = "192.0.2.25";
+    auto spf = std::make_shared<FakeSpf>(SpfVerdict::fail);
+    auto policy = Policy::build(config, spf);
+    ASSERT_TRUE(policy.ok()) << policy.error().message;
+    std::string ours = srs("carol@foreign.example");
+    auto o = run_once(*policy, clock, outbound("<" + ours + ">", {"<d@remote.example>"}));
+    EXPECT_FALSE(o.eom.new_sender.has_value());
+    EXPECT_EQ(spf->calls, 0) << o.eom.log_line;
+}
+
 TEST(ConfigFile, SpfCheckNeedsRelayAddress) {
     TempDir dir;
     EXPECT_FALSE(parse_config(dir.write("s.conf", "[srs]\nspf-check = true\n"), {}).ok());
