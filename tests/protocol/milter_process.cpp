@@ -183,7 +183,10 @@ MilterClient MilterProcess::connect(ClientOptions options) const {
 
 void MilterProcess::start() {
     auto binary = milter_binary();
-    std::vector<std::string> argv{binary, "--config", config_path_, "--foreground"};
+    std::vector<std::string> argv = settings_.wrapper;
+    for (std::string a :
+         {binary, std::string("--config"), config_path_, std::string("--foreground")})
+        argv.push_back(a);
     argv.insert(argv.end(), settings_.args.begin(), settings_.args.end());
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -196,7 +199,7 @@ void MilterProcess::start() {
         std::vector<char*> args;
         for (auto& a : argv) args.push_back(a.data());
         args.push_back(nullptr);
-        ::execv(binary.c_str(), args.data());
+        ::execv(args[0], args.data());
         ::_exit(127);
     }
 }

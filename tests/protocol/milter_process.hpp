@@ -39,6 +39,8 @@ struct MilterSettings {
     int lifetime = 7;
     std::string log_level = "debug";
     std::string extra;  // appended verbatim at the end (inside [inbound])
+    // Runs the daemon through this command (its argv is appended), e.g. unshare.
+    std::vector<std::string> wrapper;
 };
 
 class MilterProcess {
