@@ -19,6 +19,30 @@ bool usable_address(std::string_view a) {
            a.find('@') != std::string_view::npos && a.find(':') == std::string_view::npos;
 }
 
+namespace {
+
+// PowerMTA writes its own verdict into each recipient block
+// (X-PowerMTA-BounceCategory). The categories that name one failure outright stand
+// for the reason; the others (policy-related, spam-related, other, ...) come from
+// PowerMTA's own guesses over the reply text and say less than the reply itself.
+std::string_view powermta_reason(std::string_view category) {
+    struct Entry {
+        std::string_view category;
+        std::string_view reason;
+    };
+    static constexpr Entry kCategories[] = {
+        {"bad-mailbox", "userunknown"},  {"bad-domain", "hostunknown"},
+        {"inactive-mailbox", "suspend"}, {"quota-issues", "mailboxfull"},
+        {"message-expired", "expired"},
+    };
+    std::string_view c = text::trim(category);
+    for (const auto& e : kCategories)
+        if (text::iequal(c, e.category)) return e.reason;
+    return {};
+}
+
+}  // namespace
+
 // Per-recipient values from a DSN block, completed from the notice text.
 BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, bool lookups_left) {
     BounceRecipient r;
@@ -51,6 +75,7 @@ BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, b
             by_words == "mailboxfull" || by_words == "systemerror" || by_words == "systemfull";
         r.reason = resource ? by_words : "mailererror";
     }
+    if (r.reason.empty()) r.reason = powermta_reason(f.fields.get("X-PowerMTA-BounceCategory"));
     return r;
 }
 

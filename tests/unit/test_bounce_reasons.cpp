@@ -1,0 +1,73 @@
+// Reasons and hard/soft verdicts that depend on where a bounce puts its words:
+// vendor fields, transcript lines, enclosed bounces. Small synthetic messages, one
+// rule each.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "backstop/bounce.hpp"
+#include "backstop/reason.hpp"
+
+using namespace backstop;
+
+namespace {
+
+Classification classify(const std::string& msg) {
+    return BounceClassifier{}.classify(msg, {});
+}
+
+// A multipart/report with the given notice text and recipient block.
+std::string report(const std::string& notice, const std::string& recipient_block) {
+    return "From: MAILER-DAEMON@mx.sender.example\n"
+           "To: alice@sender.example\n"
+           "Subject: Undelivered Mail Returned to Sender\n"
+           "MIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n"
+           "\n"
+           "--b1\n"
+           "Content-Type: text/plain\n"
+           "\n" +
+           notice +
+           "\n"
+           "--b1\n"
+           "Content-Type: message/delivery-status\n"
+           "\n"
+           "Reporting-MTA: dns; mx.sender.example\n"
+           "\n" +
+           recipient_block +
+           "\n"
+           "--b1\n"
+           "Content-Type: text/rfc822-headers\n"
+           "\n"
+           "From: alice@sender.example\n"
+           "To: bob@rcpt.example\n"
+           "Subject: hello\n"
+           "Message-ID: <m1@sender.example>\n"
+           "\n"
+           "--b1--\n";
+}
+
+}  // namespace
+
+TEST(BounceReasons, PowerMtaBounceCategoryNamesTheReason) {
+    // "5.2.1 ... User Unknown" alone reads as a filter; PowerMTA says the mailbox is bad.
+    std::string block =
+        "Final-Recipient: rfc822;bob@rcpt.example\n"
+        "Action: failed\n"
+        "Status: 5.2.1 (mailbox disabled, not accepting messages)\n"
+        "Diagnostic-Code: smtp;550 5.2.1 <bob@rcpt.example>... User Unknown\n"
+        "X-PowerMTA-BounceCategory: bad-mailbox\n";
+    auto c = classify(
+        report("  <bob@rcpt.example>  delivery failed; will not continue trying\n", block));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+
+    // Categories that are PowerMTA's own guesses do not override the reply.
+    std::string guessed = block;
+    guessed.replace(guessed.find("bad-mailbox"), 11, "other");
+    c = classify(report("  <bob@rcpt.example>  delivery failed\n", guessed));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+}
