@@ -574,15 +574,18 @@ std::string smtp_command_of(std::string_view t) {
         detail::PhraseSet s;
         for (std::string_view p :
              {"in reply to end of data", "in reply to data", "after end of data",
-              "did not like our final data", "after data", "end of data command"})
+              "did not like our final data", "after data", "end of data command",
+              // A labelled section naming the command (m-FILTER: "SMTP command\nDATA").
+              "smtp command data", "smtp command: data"})
             s.add(kData, p);
         for (std::string_view p :
              {"in reply to rcpt to", "after rcpt to", "did not like our rcpt to", "[rcpt_to]",
               "rcpt to command", "rcpt to response", "rcpt to:<", "rcpt to: <", "rcpt command",
-              "does not like recipient"})
+              "does not like recipient", "smtp command rcpt", "smtp command: rcpt"})
             s.add(kRcpt, p);
-        for (std::string_view p : {"in reply to mail from", "after mail from", "[mail_from]",
-                                   "sender was rejected", "mail from command"})
+        for (std::string_view p :
+             {"in reply to mail from", "after mail from", "[mail_from]", "sender was rejected",
+              "mail from command", "smtp command mail", "smtp command: mail"})
             s.add(kMail, p);
         for (std::string_view p : {"after initial connection", "my name was rejected", "after helo",
                                    "after ehlo", "in reply to helo", "in reply to ehlo"})

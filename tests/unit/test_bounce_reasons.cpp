@@ -71,3 +71,34 @@ TEST(BounceReasons, PowerMtaBounceCategoryNamesTheReason) {
     EXPECT_EQ(c.recipients[0].reason, "filtered");
     EXPECT_FALSE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, LabelledSmtpCommandSection) {
+    // m-FILTER names the command in its own section: "user unknown" after DATA is a filter.
+    std::string msg =
+        "From: MAILER-DAEMON@gw.sender.example\n"
+        "To: alice@sender.example\n"
+        "Subject: failure notice\n"
+        "\n"
+        "The following address failed:\n"
+        "bob@rcpt.example\n"
+        "\n"
+        "\n"
+        "-------server message\n"
+        "550 unknown user <bob@rcpt.example>\n"
+        "\n"
+        "-------SMTP command\n"
+        "DATA\n"
+        "\n"
+        "-------original message\n"
+        "From: alice@sender.example\n"
+        "To: bob@rcpt.example\n"
+        "Subject: hello\n"
+        "\n"
+        "hi\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+    EXPECT_EQ(smtp_command_of("-------SMTP command RCPT TO"), "RCPT");
+}
