@@ -547,7 +547,8 @@ bool strong_userunknown(std::string_view diagnostic) {
               "ディレクトリのリストにありません", "ディレクトリには見つかりません",
               "not listed in public name & address book", "invalid final delivery userid",
               "check if address is correct", "user not exist", "no such user here", "unknown user",
-              "no mailbox here by that name", "does not have an account"})
+              "no mailbox here by that name", "does not have an account", "no such user",
+              "no valid recipients"})
             s.add(0, p);
         s.build();
         return s;

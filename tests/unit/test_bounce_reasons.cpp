@@ -102,3 +102,12 @@ TEST(BounceReasons, LabelledSmtpCommandSection) {
     EXPECT_FALSE(c.recipients[0].hard);
     EXPECT_EQ(smtp_command_of("-------SMTP command RCPT TO"), "RCPT");
 }
+
+TEST(BounceReasons, RecipientTimeWordingWithoutCommandOrStatus) {
+    // Without a command or status, "user unknown" may be a filter speaking; these
+    // wordings are written only about missing mailboxes.
+    EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user"), "userunknown");
+    EXPECT_EQ(bounce_reason("", "", "Error: No valid recipients for this message"), "userunknown");
+    // ... but after DATA they are still a filter's verdict.
+    EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user", "DATA"), "filtered");
+}
