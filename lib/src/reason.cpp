@@ -556,6 +556,15 @@ bool strong_userunknown(std::string_view diagnostic) {
     return phrases.best(diagnostic) >= 0;
 }
 
+// Servers that accept every RCPT and look the mailbox up after DATA, in the words
+// they use for a missing one: Yahoo's "554 delivery error: dd This user doesn't have
+// a yahoo.com account" (its "dd" replies are about the destination mailbox).
+namespace {
+bool userunknown_at_data(std::string_view diagnostic) {
+    return text::icontains(diagnostic, "delivery error: dd ");
+}
+}  // namespace
+
 // "Delivery failed 20 attempts": retries ran out.
 bool gave_up_after_attempts(std::string_view t) {
     std::size_t at = text::ifind(t, "failed ");
@@ -627,9 +636,9 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
     // Refused at connection time: the client was blocked, whatever the words.
     if (command == "CONN") return reason == "requireptr" ? reason : "blocked";
     // "User unknown" in answer to DATA: a filter at the recipient speaking, not a
-    // missing mailbox.
+    // missing mailbox (unless the server is one that checks mailboxes only then).
     if (reason == "userunknown" &&
-        (command == "DATA" ||
+        ((command == "DATA" && !userunknown_at_data(diagnostic)) ||
          (command.empty() && !strong_userunknown(diagnostic) &&
           (status.empty() || status.starts_with("5.2.") || status.starts_with("5.7.")))))
         return "filtered";

@@ -111,3 +111,15 @@ TEST(BounceReasons, RecipientTimeWordingWithoutCommandOrStatus) {
     // ... but after DATA they are still a filter's verdict.
     EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user", "DATA"), "filtered");
 }
+
+TEST(BounceReasons, MailboxCheckedAfterData) {
+    // Yahoo answers DATA with "dd" replies when the mailbox does not exist.
+    std::string yahoo =
+        "554 delivery error: dd This user doesn't have a rcpt.example account "
+        "(bob@rcpt.example) [0] - mta1.mail.rcpt.example";
+    EXPECT_EQ(bounce_reason("5.0.0", "554", yahoo, "DATA"), "userunknown");
+    EXPECT_TRUE(is_hard_bounce(bounce_reason("5.0.0", "554", yahoo, "DATA"), "554", "5.0.0"));
+    // Other "user unknown" replies to DATA stay a filter's verdict.
+    EXPECT_EQ(bounce_reason("5.0.0", "550", "550 Unknown user bob@rcpt.example", "DATA"),
+              "filtered");
+}
