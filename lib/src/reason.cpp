@@ -556,13 +556,45 @@ bool strong_userunknown(std::string_view diagnostic) {
     return phrases.best(diagnostic) >= 0;
 }
 
+namespace {
+
 // Servers that accept every RCPT and look the mailbox up after DATA, in the words
 // they use for a missing one: Yahoo's "554 delivery error: dd This user doesn't have
 // a yahoo.com account" (its "dd" replies are about the destination mailbox).
-namespace {
 bool userunknown_at_data(std::string_view diagnostic) {
     return text::icontains(diagnostic, "delivery error: dd ");
 }
+
+// "553 mail.example.org does not exist": what does not exist is a host name (dots,
+// no '@', a top-level label of letters), not a mailbox.
+bool names_missing_domain(std::string_view diagnostic) {
+    for (std::string_view phrase : {" does not exist", " doesn't exist", " does not resolve"}) {
+        for (std::size_t at = text::ifind(diagnostic, phrase); at != std::string_view::npos;
+             at = text::ifind(diagnostic, phrase, at + 1)) {
+            std::size_t b = at;
+            while (b > 0 && diagnostic[b - 1] != ' ') --b;
+            std::string_view word = diagnostic.substr(b, at - b);
+            while (!word.empty() && (word.front() == '<' || word.front() == '"' ||
+                                     word.front() == '\'' || word.front() == '('))
+                word.remove_prefix(1);
+            while (!word.empty() &&
+                   (word.back() == '>' || word.back() == '"' || word.back() == '\'' ||
+                    word.back() == ')' || word.back() == '.'))
+                word.remove_suffix(1);
+            std::size_t dot = word.rfind('.');
+            if (dot == std::string_view::npos || dot == 0 || dot + 2 > word.size()) continue;
+            bool host = true;
+            for (char c : word)
+                if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+                    host = false;
+            for (char c : word.substr(dot + 1))
+                if (!std::isalpha(static_cast<unsigned char>(c))) host = false;
+            if (host) return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 // "Delivery failed 20 attempts": retries ran out.
@@ -633,6 +665,7 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
     std::string reason;
     if (int rule = rule_phrases().best(diagnostic); rule >= 0) reason = kRules[rule].reason;
     if (reason.empty() && gave_up_after_attempts(diagnostic)) reason = "expired";
+    if (reason == "userunknown" && names_missing_domain(diagnostic)) reason = "hostunknown";
     // Refused at connection time: the client was blocked, whatever the words.
     if (command == "CONN") return reason == "requireptr" ? reason : "blocked";
     // "User unknown" in answer to DATA: a filter at the recipient speaking, not a

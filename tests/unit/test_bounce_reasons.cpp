@@ -123,3 +123,17 @@ TEST(BounceReasons, MailboxCheckedAfterData) {
     EXPECT_EQ(bounce_reason("5.0.0", "550", "550 Unknown user bob@rcpt.example", "DATA"),
               "filtered");
 }
+
+TEST(BounceReasons, MissingHostIsNotAMissingMailbox) {
+    std::string exim =
+        "SMTP error from remote mail server after end of data: "
+        "553 mail.sender.example does not exist";
+    EXPECT_EQ(bounce_reason("", "553", exim), "hostunknown");
+    EXPECT_TRUE(is_hard_bounce("hostunknown", "553", ""));
+    // A mailbox that does not exist stays one.
+    EXPECT_EQ(bounce_reason("", "550", "550 <bob@rcpt.example> does not exist", "RCPT"),
+              "userunknown");
+    EXPECT_EQ(bounce_reason("5.1.1", "550", "550 5.1.1 Mailbox does not exist"), "userunknown");
+    EXPECT_EQ(bounce_reason("", "550", "550 file /var/mail/bob does not exist", "RCPT"),
+              "userunknown");
+}
