@@ -85,11 +85,18 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
                       bool only_recipient) {
     if (r.status.empty()) r.status = find_last_status_code(r.diagnostic);
     if (r.reply_code.empty()) r.reply_code = find_reply_code(r.diagnostic);
-    bool says_nothing = r.status.empty() && r.reply_code.empty() &&
+    // A success code alone says nothing about a failure: in "Size (in bytes): 222" it is
+    // not even a reply.
+    bool no_failure_code = r.reply_code.empty() ||
+                           (r.reply_code[0] == '2' && (r.action.empty() || r.action == "failed"));
+    bool says_nothing = r.status.empty() && no_failure_code &&
                         bounce_reason("", "", r.diagnostic, "") == "undefined";
     if ((r.diagnostic.empty() || (only_recipient && says_nothing)) && !fallback_text.empty()) {
         if (r.status.empty()) r.status = find_status_code(fallback_text);
-        if (r.reply_code.empty()) r.reply_code = find_reply_code(fallback_text);
+        if (no_failure_code) {
+            std::string code = find_reply_code(fallback_text);
+            if (!code.empty()) r.reply_code = std::move(code);
+        }
     }
     if (r.reason.empty()) {
         if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded" ||

@@ -137,3 +137,30 @@ TEST(BounceReasons, MissingHostIsNotAMissingMailbox) {
     EXPECT_EQ(bounce_reason("", "550", "550 file /var/mail/bob does not exist", "RCPT"),
               "userunknown");
 }
+
+TEST(BounceReasons, SuccessNumberInASummaryIsNoReply) {
+    // The reason stands above a summary of the message; the summary's "222" is a size.
+    std::string msg =
+        "From: post_master@gw.rcpt.example\n"
+        "To: alice@sender.example\n"
+        "Subject: Undeliverable: hello\n"
+        "\n"
+        "Error: Invalid user address\n"
+        "\n"
+        "Error message below:\n"
+        "550 - Requested action not taken: no such user here\n"
+        "\n"
+        "Message details:\n"
+        "  Subject: hello\n"
+        "  MAIL FROM: alice@sender.example\n"
+        "  RCPT TO: bob@rcpt.example\n"
+        "  Size (in bytes): 222\n"
+        "  Number of lines: 2\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reply_code, "550");
+    EXPECT_EQ(c.recipients[0].action, "failed");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+}
