@@ -164,3 +164,42 @@ TEST(BounceReasons, SuccessNumberInASummaryIsNoReply) {
     EXPECT_EQ(c.recipients[0].reason, "userunknown");
     EXPECT_TRUE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, SendmailResultLinesCloseTheirTranscript) {
+    // Old Sendmail: the reason of each "554 <addr>... " line stands above it; the lines
+    // below belong to the next recipient.
+    std::string msg =
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.sender.example>\n"
+        "To: alice@sender.example\n"
+        "Subject: Returned mail: User unknown\n"
+        "\n"
+        "   ----- Transcript of session follows -----\n"
+        "While talking to mx.one.example:\n"
+        ">>> MAIL From:<alice@sender.example>\n"
+        "<<< 501 <alice@sender.example>... no access from mail server which is an open relay\n"
+        "554 <bob@one.example>... Remote protocol error\n"
+        "550 two.example (smtp)... 550 Host unknown\n"
+        "554 <carol@two.example>... 550 Host unknown (Authoritative answer from name server)\n"
+        "While talking to mx.three.example:\n"
+        ">>> RCPT To:<dave@three.example>\n"
+        "<<< 550 <dave@three.example>... User unknown\n"
+        "550 <dave@three.example>... User unknown\n"
+        "\n"
+        "   ----- Unsent message follows -----\n"
+        "From: alice@sender.example\n"
+        "To: bob@one.example\n"
+        "Subject: hello\n"
+        "\n"
+        "hi\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 3u);
+    EXPECT_EQ(c.recipients[0].address, "bob@one.example");
+    EXPECT_EQ(c.recipients[0].reason, "norelaying");
+    EXPECT_FALSE(c.recipients[0].hard);
+    EXPECT_EQ(c.recipients[1].address, "carol@two.example");
+    EXPECT_EQ(c.recipients[1].reason, "hostunknown");
+    EXPECT_TRUE(c.recipients[1].hard);
+    EXPECT_EQ(c.recipients[2].address, "dave@three.example");
+    EXPECT_EQ(c.recipients[2].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[2].hard);
+}
