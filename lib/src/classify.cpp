@@ -30,16 +30,39 @@ using detail::looks_like_address;
 using detail::one_line;
 using detail::Parts;
 
+namespace {
+
+// An enclosed message that is itself a delivery report (a bounce of a bounce, or a
+// relay that wrapped the report it got in its own notice).
+bool is_delivery_report(const MimeEntity& e) {
+    return e.is("multipart/report") &&
+           text::iequal(e.content_type.param("report-type"), "delivery-status");
+}
+
+Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
+                               bool enclosed);
+
+}  // namespace
+
 Classification BounceClassifier::classify(std::string_view message,
                                           const ClassifyOptions& options) const {
-    Classification out;
     MimeLimits limits;
     limits.max_bytes = options.max_bytes;
     MimeMessage msg = parse_mime(message, limits);
+    Classification out = classify_entity(msg.root, options, false);
     out.truncated = msg.truncated;
-    const HeaderList& h = msg.root.headers;
+    return out;
+}
+
+namespace {
+
+// enclosed: root is a message found inside another one (looked into once, not deeper).
+Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
+                               bool enclosed) {
+    Classification out;
+    const HeaderList& h = root.headers;
     Parts parts;
-    collect(msg.root, parts, true);
+    collect(root, parts, true);
 
     std::string notice;
     for (const auto& t : parts.notice) {
@@ -58,7 +81,7 @@ Classification BounceClassifier::classify(std::string_view message,
     for (const auto& a : detail::header_addresses(h.get("To"))) ctx.exclude.push_back(a);
     for (const auto& a : detail::header_addresses(h.get("From"))) ctx.exclude.push_back(a);
 
-    std::string report_type = text::lower(msg.root.content_type.param("report-type"));
+    std::string report_type = text::lower(root.content_type.param("report-type"));
 
     // 1. Feedback reports (ARF, and Hotmail's "complaint about message" form).
     bool hotmail_complaint =
@@ -164,6 +187,13 @@ Classification BounceClassifier::classify(std::string_view message,
                                         : std::string()});
             }
         }
+        // A notice that names no recipient but encloses a delivery report: that report
+        // is the bounce (its recipients, reasons and returned original).
+        if (found.empty() && looks_bounce && !enclosed && parts.original &&
+            is_delivery_report(*parts.original)) {
+            Classification inner = classify_entity(*parts.original, options, true);
+            if (inner.kind == MessageKind::dsn && !inner.recipients.empty()) return inner;
+        }
         if (found.empty() && looks_bounce && (has_inline || parts.original) &&
             (bounce_subject(subject) || h.has("X-Failed-Recipients"))) {
             // Nothing names the recipient: the original's To, when it has just one.
@@ -261,5 +291,7 @@ Classification BounceClassifier::classify(std::string_view message,
     }
     return out;
 }
+
+}  // namespace
 
 }  // namespace backstop

@@ -203,3 +203,36 @@ TEST(BounceReasons, SendmailResultLinesCloseTheirTranscript) {
     EXPECT_EQ(c.recipients[2].reason, "userunknown");
     EXPECT_TRUE(c.recipients[2].hard);
 }
+
+TEST(BounceReasons, NoticeWrappingADeliveryReport) {
+    // A relay's notice names nobody; the delivery report it encloses is the bounce.
+    std::string inner = report("This is the mail system.\n\n<bob@rcpt.example>: user unknown\n",
+                               "Final-Recipient: rfc822; bob@rcpt.example\n"
+                               "Action: failed\n"
+                               "Status: 5.1.1\n"
+                               "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n");
+    std::string msg =
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.sender.example>\n"
+        "To: notifications@relay.sender.example\n"
+        "Subject: Returned mail: User unknown\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"outer\"\n"
+        "\n"
+        "--outer\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "----- The following addresses had permanent delivery errors -----\n"
+        "\n"
+        "--outer\n"
+        "Content-Type: message/rfc822\n"
+        "\n" +
+        inner + "\n--outer--\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.kind, MessageKind::dsn);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].status, "5.1.1");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+    EXPECT_EQ(c.original.message_id, "<m1@sender.example>");
+}
