@@ -218,6 +218,8 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
             out.kind = MessageKind::dsn;  // a bounce we cannot read: still a bounce
         }
     }
+    // Mailing-list managers that refuse a post: the list is the recipient that failed.
+    if (out.kind == MessageKind::none && detail::list_refusal(h, notice_only, out)) out.mta = "fml";
     // Google Groups refusals are worded in the poster's language; the reference
     // calls them all "rejected".
     bool google_groups = out.kind == MessageKind::dsn &&

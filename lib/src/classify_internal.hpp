@@ -30,6 +30,10 @@ bool bounce_subject(std::string_view subject);
 bool bounce_body(std::string_view notice);
 std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_dsn);
 
+// A mailing-list manager's refusal of a post (fml): fills out with the list address
+// and the reason; true when the message is one.
+bool list_refusal(const HeaderList& h, std::string_view notice, Classification& out);
+
 // Recipients (classify_recipient.cpp).
 bool usable_address(std::string_view a);
 BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, bool lookups_left);

@@ -236,3 +236,32 @@ TEST(BounceReasons, NoticeWrappingADeliveryReport) {
     EXPECT_TRUE(c.recipients[0].hard);
     EXPECT_EQ(c.original.message_id, "<m1@sender.example>");
 }
+
+TEST(BounceReasons, MailingListRefusal) {
+    std::string refusal =
+        "From: cats-admin@lists.example.org\n"
+        "To: alice@sender.example\n"
+        "Subject: You alice@sender.example are not member (cats ML)\n"
+        "X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n"
+        "\n"
+        "You are not a member of this mailing list <cats@lists.example.org>.\n"
+        "\n"
+        "If you know the general guide of this list, please send mail with\n"
+        "the mail body\n";
+    auto c = classify(refusal);
+    ASSERT_EQ(c.kind, MessageKind::dsn);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "cats@lists.example.org");
+    EXPECT_EQ(c.recipients[0].reason, "rejected");
+    EXPECT_FALSE(c.recipients[0].hard);
+
+    // Ordinary list traffic carries the same header and is no bounce.
+    std::string post =
+        "From: bob@rcpt.example\n"
+        "To: cats@lists.example.org\n"
+        "Subject: [cats:01234] kittens\n"
+        "X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n"
+        "\n"
+        "Photos of the kittens are on the list page.\n";
+    EXPECT_EQ(classify(post).kind, MessageKind::none);
+}
