@@ -41,6 +41,13 @@ std::string_view powermta_reason(std::string_view category) {
     return {};
 }
 
+bool says_account_disabled(std::string_view notice) {
+    for (std::string_view p : {"account is disabled", "account has been disabled",
+                               "account is suspended", "account has been suspended"})
+        if (text::icontains(notice, p)) return true;
+    return false;
+}
+
 }  // namespace
 
 // Per-recipient values from a DSN block, completed from the notice text.
@@ -109,6 +116,12 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
                                   ? fallback_text
                                   : std::string_view(r.diagnostic),
                               command_hint.empty() ? smtp_command_of(r.diagnostic) : command_hint);
+        // "User unknown" is also what some providers reply for an account they have
+        // disabled; their notice then says so, and that is the more precise verdict (and
+        // the safer one: the address may come back).
+        if (r.reason == "userunknown" && only_recipient && !r.status.ends_with(".1.1") &&
+            says_account_disabled(fallback_text))
+            r.reason = "suspend";
         // A delayed delivery that gives up is an expiry when nothing more precise is known.
         if (r.action == "delayed" &&
             (r.reason == "undefined" || r.reason == "onhold" || r.reason == "systemerror" ||

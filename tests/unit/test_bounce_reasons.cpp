@@ -265,3 +265,24 @@ TEST(BounceReasons, MailingListRefusal) {
         "Photos of the kittens are on the list page.\n";
     EXPECT_EQ(classify(post).kind, MessageKind::none);
 }
+
+TEST(BounceReasons, NoticeSaysTheAccountIsDisabled) {
+    std::string notice =
+        "The user(s) account is disabled.\n"
+        "\n"
+        "<bob@rcpt.example>: 550 user unknown (in reply to RCPT TO command)\n";
+    std::string block =
+        "Final-Recipient: rfc822; bob@rcpt.example\n"
+        "Action: failed\n"
+        "Status: 5.0.0\n";
+    auto c = classify(report(notice, block));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "suspend");
+    EXPECT_FALSE(c.recipients[0].hard);
+    // Without that sentence the reply stands.
+    c = classify(
+        report("<bob@rcpt.example>: 550 user unknown (in reply to RCPT TO command)\n", block));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+}
