@@ -238,6 +238,29 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         if (command.empty() && out.recipients.size() == 1) command = smtp_command_of(fallback);
         finish_recipient(r, fallback, command, out.recipients.size() == 1);
     }
+    // A relay's notice that names the recipient but no reason, around a message that is
+    // itself a bounce text (InterScan returns the bounce it could not pass on): the
+    // reason is in that text.
+    if (!enclosed && parts.original && !parts.original->headers_only &&
+        std::any_of(out.recipients.begin(), out.recipients.end(), [](const BounceRecipient& r) {
+            return r.reason == "undefined" && r.status.empty() && r.reply_code.empty();
+        })) {
+        Parts inner;
+        collect(*parts.original, inner, true);
+        std::string inner_text;
+        for (const auto& t : inner.notice) inner_text.append(t).push_back('\n');
+        if (detail::reads_like_bounce_report(inner_text)) {
+            for (std::size_t i = 0; i < out.recipients.size() && i < detail::kMaxTextLookups; ++i) {
+                BounceRecipient& r = out.recipients[i];
+                if (r.reason != "undefined" || !r.status.empty() || !r.reply_code.empty()) continue;
+                std::string near = detail::text_near_address(inner_text, r.address);
+                if (near.empty()) continue;
+                r.diagnostic = near;
+                r.reason.clear();
+                finish_recipient(r, "", smtp_command_of(near), false);
+            }
+        }
+    }
 
     // 5. Challenges and auto-replies.
     if (out.kind == MessageKind::none && !system_sender) {

@@ -28,6 +28,9 @@ bool inline_original(std::string_view notice, HeaderList& out, std::size_t* mark
 bool from_system_address(const HeaderList& h);
 bool bounce_subject(std::string_view subject);
 bool bounce_body(std::string_view notice);
+// Text that is a whole bounce report (its recipient list or transcript), not just a
+// sentence about a failure.
+bool reads_like_bounce_report(std::string_view text);
 std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_dsn);
 
 // A mailing-list manager's refusal of a post (fml): fills out with the list address

@@ -106,6 +106,17 @@ bool bounce_body(std::string_view notice) {
     return false;
 }
 
+bool reads_like_bounce_report(std::string_view text) {
+    static constexpr std::string_view kPhrases[] = {
+        "following addresses had permanent", "transcript of session follows",
+        "transcript of the session follows", "following recipients failed permanently",
+        "the following address(es) failed"};
+    std::string_view head = text.substr(0, std::min<std::size_t>(text.size(), 4096));
+    for (std::string_view p : kPhrases)
+        if (text::icontains(head, p)) return true;
+    return false;
+}
+
 // Vendor name from tell-tale phrases; informational only.
 std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_dsn) {
     struct Sign {

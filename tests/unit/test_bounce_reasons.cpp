@@ -286,3 +286,53 @@ TEST(BounceReasons, NoticeSaysTheAccountIsDisabled) {
     EXPECT_EQ(c.recipients[0].reason, "userunknown");
     EXPECT_TRUE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, ReasonFromAnEnclosedBounceText) {
+    // The relay names the recipient but no reason; the message it returns is the
+    // bounce text it could not pass on.
+    std::string msg =
+        "From: postmaster@relay.rcpt.example\n"
+        "To: alice@sender.example\n"
+        "Subject: Mail could not be delivered\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"iscan\"\n"
+        "\n"
+        "--iscan\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "The following mail could not be delivered.\n"
+        "Reason:  Unable to deliver message to <bob@rcpt.example> (and other recipients in "
+        "the same domain).\n"
+        "\n"
+        "--iscan\n"
+        "Content-Type: message/rfc822\n"
+        "\n"
+        "From: alice@sender.example\n"
+        "To: bob@rcpt.example\n"
+        "Subject: bob@rcpt.example\n"
+        "\n"
+        "----- The following addresses had permanent fatal errors -----\n"
+        "<bob@rcpt.example>\n"
+        "\n"
+        "----- Transcript of the session follows -----\n"
+        "... while talking to mx.rcpt.example:\n"
+        ">>> RCPT To:<bob@rcpt.example>\n"
+        "<<< 550 5.1.1 <bob@rcpt.example>... Invalid recipient\n"
+        "\n"
+        "--iscan--\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].status, "5.1.1");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+
+    // An ordinary returned original is not read for reasons.
+    std::string plain = msg;
+    std::size_t from = plain.find("----- The following");
+    plain.replace(from, plain.find("--iscan--") - from, "Hello Bob, user unknown to me.\n\n");
+    c = classify(plain);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "undefined");
+    EXPECT_FALSE(c.recipients[0].hard);
+}
