@@ -483,7 +483,13 @@ std::vector<TextRecipient> scan_text_recipients(std::string_view notice,
         std::size_t pos = 0;
         while ((pos = notice.find('<', pos)) != std::string_view::npos) {
             std::size_t gt = notice.find('>', pos);
-            if (gt == std::string_view::npos || gt - pos > 256) break;
+            if (gt == std::string_view::npos) break;
+            // "<<< 421 ..." opens no bracket: the address starts at the last '<' before '>'.
+            pos = notice.rfind('<', gt);
+            if (gt - pos > 256) {
+                pos = gt;
+                continue;
+            }
             std::string_view inner = notice.substr(pos + 1, gt - pos - 1);
             pos = gt;
             if (!looks_like_address(inner) ||

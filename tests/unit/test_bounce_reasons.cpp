@@ -336,3 +336,18 @@ TEST(BounceReasons, ReasonFromAnEnclosedBounceText) {
     EXPECT_EQ(c.recipients[0].reason, "undefined");
     EXPECT_FALSE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, TranscriptArrowsOpenNoBracket) {
+    // "<<< 421 ..." must not swallow the bracketed address that follows it.
+    std::string msg =
+        "From: MAILER-DAEMON@mx.sender.example\n"
+        "To: alice@sender.example\n"
+        "Subject: Undelivered mail\n"
+        "\n"
+        "<<< 421 Sorry, try again later\n"
+        "The server of <bob@rcpt.example> said the mailbox is full.\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reason, "mailboxfull");
+}
