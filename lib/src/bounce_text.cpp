@@ -5,6 +5,7 @@
 // few well-known marker lines.
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -143,9 +144,29 @@ std::size_t failure_prefix(std::string_view line, std::size_t addr_begin) {
     return 0;
 }
 
+// Sendmail's per-recipient result line in a transcript: "554 <a@b>... Remote protocol
+// error", "550 5.1.1 <a@b>... User unknown". The offset of the '<', or 0.
+std::size_t transcript_result_prefix(std::string_view line) {
+    if (line.size() < 6 || !(line[0] == '4' || line[0] == '5') ||
+        !std::isdigit(static_cast<unsigned char>(line[1])) ||
+        !std::isdigit(static_cast<unsigned char>(line[2])) || line[3] != ' ')
+        return 0;
+    std::size_t p = 4;
+    std::size_t status_end = 0;
+    std::string status = find_status_code_from(line, p, &status_end);
+    if (!status.empty() && line.substr(p, status.size()) == status && status_end < line.size() &&
+        line[status_end] == ' ')
+        p = status_end + 1;
+    if (p >= line.size() || line[p] != '<') return 0;
+    std::size_t gt = line.find('>', p);
+    if (gt == std::string_view::npos || line.substr(gt + 1, 3) != "...") return 0;
+    return p;
+}
+
 // If the line is an "address line", the address and where its text continues.
+// *transcript is set for Sendmail's result lines, whose reason stands above them.
 bool address_line(std::string_view raw, std::string* address, std::string_view* rest,
-                  bool* after_prefix = nullptr) {
+                  bool* after_prefix = nullptr, bool* transcript = nullptr) {
     std::string_view line = text::trim(raw);
     if (line.size() < 3 || line.size() > 600) return false;
     std::size_t at = line.find('@');
@@ -163,6 +184,10 @@ bool address_line(std::string_view raw, std::string* address, std::string_view* 
     if (start == 0) {
         // Sendmail transcript ">>> RCPT To:<a@b>" is not itself the failure line.
         if (lowered.starts_with(">>>") || lowered.starts_with("<<<")) return false;
+        start = transcript_result_prefix(line);
+        if (start > 0 && transcript) *transcript = true;
+    }
+    if (start == 0) {
         // Leading bullets and quotes.
         while (start < head.size() &&
                (head[start] == '*' || head[start] == '-' || head[start] == '"' ||
@@ -346,11 +371,13 @@ std::vector<TextRecipient> scan_text_recipients(std::string_view notice,
     std::vector<std::size_t> starts;  // line index of each address line
     std::vector<std::string> addrs;
     std::vector<std::string_view> rests;
+    std::vector<bool> transcript_lines;
     for (std::size_t i = 0; i < lines.size(); ++i) {
         std::string addr;
         std::string_view rest;
         bool after_prefix = false;
-        if (!address_line(lines[i].text, &addr, &rest, &after_prefix)) continue;
+        bool transcript = false;
+        if (!address_line(lines[i].text, &addr, &rest, &after_prefix, &transcript)) continue;
         if (daemon_local_part(clean_address(addr))) continue;
         // "SMTP error ... after MAIL FROM:<sender>:" names the sender, not a recipient.
         if (after_prefix && excluded(ctx, addr)) continue;
@@ -358,6 +385,7 @@ std::vector<TextRecipient> scan_text_recipients(std::string_view notice,
         starts.push_back(i);
         addrs.push_back(std::move(addr));
         rests.push_back(rest);
+        transcript_lines.push_back(transcript);
     }
     // The same address again inside its own block ("SMTP error ... after RCPT TO:<a@b>:")
     // continues that block rather than starting a new one.
@@ -375,16 +403,44 @@ std::vector<TextRecipient> scan_text_recipients(std::string_view notice,
                 starts[keep] = starts[k];
                 addrs[keep] = std::move(addrs[k]);
                 rests[keep] = rests[k];
+                transcript_lines[keep] = transcript_lines[k];
             }
             ++keep;
         }
         starts.resize(keep);
         addrs.resize(keep);
         rests.resize(keep);
+        transcript_lines.resize(keep);
     }
     for (std::size_t k = 0; k < starts.size(); ++k) {
         std::size_t first = starts[k];
         std::size_t limit = k + 1 < starts.size() ? starts[k + 1] : lines.size();
+        if (transcript_lines[k]) {
+            // A Sendmail result line closes its session's transcript: the reason is the
+            // lines above it ("While talking to ...", ">>> RCPT To:", "<<< 550 ..."),
+            // back to the previous recipient's line or a blank line.
+            std::size_t from = first;
+            std::size_t floor = k > 0 ? starts[k - 1] + 1 : 0;
+            while (from > floor && first - from < 12) {
+                std::string_view above = text::trim(lines[from - 1].text);
+                if (above.empty() || above.starts_with("---")) break;
+                --from;
+                // "... while talking to mx.example.:" opens the session.
+                if (text::icontains(above.substr(0, 24), "while talking to")) break;
+            }
+            std::string diag;
+            for (std::size_t i = from; i <= first; ++i) {
+                if (!diag.empty()) diag.push_back(' ');
+                diag.append(text::trim(lines[i].text));
+            }
+            if (out.size() >= kMaxRecipients) break;
+            std::string clean = clean_address(addrs[k]);
+            auto same = std::find_if(out.begin(), out.end(), [&](const TextRecipient& r) {
+                return text::iequal(r.address, clean);
+            });
+            if (same == out.end()) out.push_back({clean, one_line(diag)});
+            continue;
+        }
         std::string diag(rests[k]);
         // The block: following lines up to a blank line; when that holds no reply,
         // the next paragraphs too (Gmail puts the details after a blank line).
@@ -427,7 +483,13 @@ std::vector<TextRecipient> scan_text_recipients(std::string_view notice,
         std::size_t pos = 0;
         while ((pos = notice.find('<', pos)) != std::string_view::npos) {
             std::size_t gt = notice.find('>', pos);
-            if (gt == std::string_view::npos || gt - pos > 256) break;
+            if (gt == std::string_view::npos) break;
+            // "<<< 421 ..." opens no bracket: the address starts at the last '<' before '>'.
+            pos = notice.rfind('<', gt);
+            if (gt - pos > 256) {
+                pos = gt;
+                continue;
+            }
             std::string_view inner = notice.substr(pos + 1, gt - pos - 1);
             pos = gt;
             if (!looks_like_address(inner) ||

@@ -30,16 +30,39 @@ using detail::looks_like_address;
 using detail::one_line;
 using detail::Parts;
 
+namespace {
+
+// An enclosed message that is itself a delivery report (a bounce of a bounce, or a
+// relay that wrapped the report it got in its own notice).
+bool is_delivery_report(const MimeEntity& e) {
+    return e.is("multipart/report") &&
+           text::iequal(e.content_type.param("report-type"), "delivery-status");
+}
+
+Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
+                               bool enclosed);
+
+}  // namespace
+
 Classification BounceClassifier::classify(std::string_view message,
                                           const ClassifyOptions& options) const {
-    Classification out;
     MimeLimits limits;
     limits.max_bytes = options.max_bytes;
     MimeMessage msg = parse_mime(message, limits);
+    Classification out = classify_entity(msg.root, options, false);
     out.truncated = msg.truncated;
-    const HeaderList& h = msg.root.headers;
+    return out;
+}
+
+namespace {
+
+// enclosed: root is a message found inside another one (looked into once, not deeper).
+Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
+                               bool enclosed) {
+    Classification out;
+    const HeaderList& h = root.headers;
     Parts parts;
-    collect(msg.root, parts, true);
+    collect(root, parts, true);
 
     std::string notice;
     for (const auto& t : parts.notice) {
@@ -58,7 +81,7 @@ Classification BounceClassifier::classify(std::string_view message,
     for (const auto& a : detail::header_addresses(h.get("To"))) ctx.exclude.push_back(a);
     for (const auto& a : detail::header_addresses(h.get("From"))) ctx.exclude.push_back(a);
 
-    std::string report_type = text::lower(msg.root.content_type.param("report-type"));
+    std::string report_type = text::lower(root.content_type.param("report-type"));
 
     // 1. Feedback reports (ARF, and Hotmail's "complaint about message" form).
     bool hotmail_complaint =
@@ -164,6 +187,13 @@ Classification BounceClassifier::classify(std::string_view message,
                                         : std::string()});
             }
         }
+        // A notice that names no recipient but encloses a delivery report: that report
+        // is the bounce (its recipients, reasons and returned original).
+        if (found.empty() && looks_bounce && !enclosed && parts.original &&
+            is_delivery_report(*parts.original)) {
+            Classification inner = classify_entity(*parts.original, options, true);
+            if (inner.kind == MessageKind::dsn && !inner.recipients.empty()) return inner;
+        }
         if (found.empty() && looks_bounce && (has_inline || parts.original) &&
             (bounce_subject(subject) || h.has("X-Failed-Recipients"))) {
             // Nothing names the recipient: the original's To, when it has just one.
@@ -188,6 +218,8 @@ Classification BounceClassifier::classify(std::string_view message,
             out.kind = MessageKind::dsn;  // a bounce we cannot read: still a bounce
         }
     }
+    // Mailing-list managers that refuse a post: the list is the recipient that failed.
+    if (out.kind == MessageKind::none && detail::list_refusal(h, notice_only, out)) out.mta = "fml";
     // Google Groups refusals are worded in the poster's language; the reference
     // calls them all "rejected".
     bool google_groups = out.kind == MessageKind::dsn &&
@@ -205,6 +237,29 @@ Classification BounceClassifier::classify(std::string_view message,
             command = smtp_command_of(detail::text_near_address(notice_only, r.address));
         if (command.empty() && out.recipients.size() == 1) command = smtp_command_of(fallback);
         finish_recipient(r, fallback, command, out.recipients.size() == 1);
+    }
+    // A relay's notice that names the recipient but no reason, around a message that is
+    // itself a bounce text (InterScan returns the bounce it could not pass on): the
+    // reason is in that text.
+    if (!enclosed && parts.original && !parts.original->headers_only &&
+        std::any_of(out.recipients.begin(), out.recipients.end(), [](const BounceRecipient& r) {
+            return r.reason == "undefined" && r.status.empty() && r.reply_code.empty();
+        })) {
+        Parts inner;
+        collect(*parts.original, inner, true);
+        std::string inner_text;
+        for (const auto& t : inner.notice) inner_text.append(t).push_back('\n');
+        if (detail::reads_like_bounce_report(inner_text)) {
+            for (std::size_t i = 0; i < out.recipients.size() && i < detail::kMaxTextLookups; ++i) {
+                BounceRecipient& r = out.recipients[i];
+                if (r.reason != "undefined" || !r.status.empty() || !r.reply_code.empty()) continue;
+                std::string near = detail::text_near_address(inner_text, r.address);
+                if (near.empty()) continue;
+                r.diagnostic = near;
+                r.reason.clear();
+                finish_recipient(r, "", smtp_command_of(near), false);
+            }
+        }
     }
 
     // 5. Challenges and auto-replies.
@@ -261,5 +316,7 @@ Classification BounceClassifier::classify(std::string_view message,
     }
     return out;
 }
+
+}  // namespace
 
 }  // namespace backstop

@@ -28,7 +28,14 @@ bool inline_original(std::string_view notice, HeaderList& out, std::size_t* mark
 bool from_system_address(const HeaderList& h);
 bool bounce_subject(std::string_view subject);
 bool bounce_body(std::string_view notice);
+// Text that is a whole bounce report (its recipient list or transcript), not just a
+// sentence about a failure.
+bool reads_like_bounce_report(std::string_view text);
 std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_dsn);
+
+// A mailing-list manager's refusal of a post (fml): fills out with the list address
+// and the reason; true when the message is one.
+bool list_refusal(const HeaderList& h, std::string_view notice, Classification& out);
 
 // Recipients (classify_recipient.cpp).
 bool usable_address(std::string_view a);

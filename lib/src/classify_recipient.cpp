@@ -19,6 +19,37 @@ bool usable_address(std::string_view a) {
            a.find('@') != std::string_view::npos && a.find(':') == std::string_view::npos;
 }
 
+namespace {
+
+// PowerMTA writes its own verdict into each recipient block
+// (X-PowerMTA-BounceCategory). The categories that name one failure outright stand
+// for the reason; the others (policy-related, spam-related, other, ...) come from
+// PowerMTA's own guesses over the reply text and say less than the reply itself.
+std::string_view powermta_reason(std::string_view category) {
+    struct Entry {
+        std::string_view category;
+        std::string_view reason;
+    };
+    static constexpr Entry kCategories[] = {
+        {"bad-mailbox", "userunknown"},  {"bad-domain", "hostunknown"},
+        {"inactive-mailbox", "suspend"}, {"quota-issues", "mailboxfull"},
+        {"message-expired", "expired"},
+    };
+    std::string_view c = text::trim(category);
+    for (const auto& e : kCategories)
+        if (text::iequal(c, e.category)) return e.reason;
+    return {};
+}
+
+bool says_account_disabled(std::string_view notice) {
+    for (std::string_view p : {"account is disabled", "account has been disabled",
+                               "account is suspended", "account has been suspended"})
+        if (text::icontains(notice, p)) return true;
+    return false;
+}
+
+}  // namespace
+
 // Per-recipient values from a DSN block, completed from the notice text.
 BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, bool lookups_left) {
     BounceRecipient r;
@@ -51,6 +82,7 @@ BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, b
             by_words == "mailboxfull" || by_words == "systemerror" || by_words == "systemfull";
         r.reason = resource ? by_words : "mailererror";
     }
+    if (r.reason.empty()) r.reason = powermta_reason(f.fields.get("X-PowerMTA-BounceCategory"));
     return r;
 }
 
@@ -60,11 +92,18 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
                       bool only_recipient) {
     if (r.status.empty()) r.status = find_last_status_code(r.diagnostic);
     if (r.reply_code.empty()) r.reply_code = find_reply_code(r.diagnostic);
-    bool says_nothing = r.status.empty() && r.reply_code.empty() &&
+    // A success code alone says nothing about a failure: in "Size (in bytes): 222" it is
+    // not even a reply.
+    bool no_failure_code = r.reply_code.empty() ||
+                           (r.reply_code[0] == '2' && (r.action.empty() || r.action == "failed"));
+    bool says_nothing = r.status.empty() && no_failure_code &&
                         bounce_reason("", "", r.diagnostic, "") == "undefined";
     if ((r.diagnostic.empty() || (only_recipient && says_nothing)) && !fallback_text.empty()) {
         if (r.status.empty()) r.status = find_status_code(fallback_text);
-        if (r.reply_code.empty()) r.reply_code = find_reply_code(fallback_text);
+        if (no_failure_code) {
+            std::string code = find_reply_code(fallback_text);
+            if (!code.empty()) r.reply_code = std::move(code);
+        }
     }
     if (r.reason.empty()) {
         if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded" ||
@@ -77,6 +116,12 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
                                   ? fallback_text
                                   : std::string_view(r.diagnostic),
                               command_hint.empty() ? smtp_command_of(r.diagnostic) : command_hint);
+        // "User unknown" is also what some providers reply for an account they have
+        // disabled; their notice then says so, and that is the more precise verdict (and
+        // the safer one: the address may come back).
+        if (r.reason == "userunknown" && only_recipient && !r.status.ends_with(".1.1") &&
+            says_account_disabled(fallback_text))
+            r.reason = "suspend";
         // A delayed delivery that gives up is an expiry when nothing more precise is known.
         if (r.action == "delayed" &&
             (r.reason == "undefined" || r.reason == "onhold" || r.reason == "systemerror" ||

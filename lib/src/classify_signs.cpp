@@ -106,6 +106,17 @@ bool bounce_body(std::string_view notice) {
     return false;
 }
 
+bool reads_like_bounce_report(std::string_view text) {
+    static constexpr std::string_view kPhrases[] = {
+        "following addresses had permanent", "transcript of session follows",
+        "transcript of the session follows", "following recipients failed permanently",
+        "the following address(es) failed"};
+    std::string_view head = text.substr(0, std::min<std::size_t>(text.size(), 4096));
+    for (std::string_view p : kPhrases)
+        if (text::icontains(head, p)) return true;
+    return false;
+}
+
 // Vendor name from tell-tale phrases; informational only.
 std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_dsn) {
     struct Sign {
@@ -142,6 +153,43 @@ std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_ds
     if (from.find("amazonses") != std::string::npos) return "amazonses";
     if (h.has("X-Failed-Recipients")) return "exim";
     return has_dsn ? "rfc3464" : "unknown";
+}
+
+// fml (the Japanese list manager) answers a post it will not distribute with a notice
+// from the list's admin address that names the list in a sentence: "You are not a
+// member of this mailing list <list@example.org>.", "Duplicated Message-ID in
+// <list@example.org>." (a loop alert). Ordinary list mail carries X-MLServer too, so
+// the sentence decides.
+bool list_refusal(const HeaderList& h, std::string_view notice, Classification& out) {
+    if (!text::istarts(text::trim(h.get("X-MLServer")), "fml")) return false;
+    struct Refusal {
+        std::string_view sentence;
+        std::string_view reason;
+    };
+    static constexpr Refusal kRefusals[] = {
+        {"not a member of this mailing list", "rejected"},
+        {"duplicated message-id in", "systemerror"},
+    };
+    for (const auto& r : kRefusals) {
+        std::size_t at = text::ifind(notice, r.sentence);
+        if (at == std::string_view::npos) continue;
+        std::size_t lt = notice.find('<', at);
+        std::size_t gt = lt == std::string_view::npos ? lt : notice.find('>', lt);
+        if (gt == std::string_view::npos || gt - at > 200) continue;
+        std::string_view list = notice.substr(lt + 1, gt - lt - 1);
+        if (!looks_like_address(list)) continue;
+        BounceRecipient rcpt;
+        rcpt.address = clean_address(list);
+        rcpt.action = "failed";
+        rcpt.reason = std::string(r.reason);
+        std::size_t line = notice.rfind('\n', at);
+        line = line == std::string_view::npos ? 0 : line + 1;
+        rcpt.diagnostic = one_line(notice.substr(line, gt + 1 - line));
+        out.kind = MessageKind::dsn;
+        out.recipients.push_back(std::move(rcpt));
+        return true;
+    }
+    return false;
 }
 
 }  // namespace backstop::detail

@@ -547,13 +547,55 @@ bool strong_userunknown(std::string_view diagnostic) {
               "ディレクトリのリストにありません", "ディレクトリには見つかりません",
               "not listed in public name & address book", "invalid final delivery userid",
               "check if address is correct", "user not exist", "no such user here", "unknown user",
-              "no mailbox here by that name", "does not have an account"})
+              "no mailbox here by that name", "does not have an account", "no such user",
+              "no valid recipients"})
             s.add(0, p);
         s.build();
         return s;
     }();
     return phrases.best(diagnostic) >= 0;
 }
+
+namespace {
+
+// Servers that accept every RCPT and look the mailbox up after DATA, in the words
+// they use for a missing one: Yahoo's "554 delivery error: dd This user doesn't have
+// a yahoo.com account" (its "dd" replies are about the destination mailbox).
+bool userunknown_at_data(std::string_view diagnostic) {
+    return text::icontains(diagnostic, "delivery error: dd ");
+}
+
+// "553 mail.example.org does not exist": what does not exist is a host name (dots,
+// no '@', a top-level label of letters), not a mailbox.
+bool names_missing_domain(std::string_view diagnostic) {
+    for (std::string_view phrase : {" does not exist", " doesn't exist", " does not resolve"}) {
+        for (std::size_t at = text::ifind(diagnostic, phrase); at != std::string_view::npos;
+             at = text::ifind(diagnostic, phrase, at + 1)) {
+            std::size_t b = at;
+            while (b > 0 && diagnostic[b - 1] != ' ') --b;
+            std::string_view word = diagnostic.substr(b, at - b);
+            while (!word.empty() && (word.front() == '<' || word.front() == '"' ||
+                                     word.front() == '\'' || word.front() == '('))
+                word.remove_prefix(1);
+            while (!word.empty() &&
+                   (word.back() == '>' || word.back() == '"' || word.back() == '\'' ||
+                    word.back() == ')' || word.back() == '.'))
+                word.remove_suffix(1);
+            std::size_t dot = word.rfind('.');
+            if (dot == std::string_view::npos || dot == 0 || dot + 2 > word.size()) continue;
+            bool host = true;
+            for (char c : word)
+                if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
+                    host = false;
+            for (char c : word.substr(dot + 1))
+                if (!std::isalpha(static_cast<unsigned char>(c))) host = false;
+            if (host) return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
 
 // "Delivery failed 20 attempts": retries ran out.
 bool gave_up_after_attempts(std::string_view t) {
@@ -574,15 +616,18 @@ std::string smtp_command_of(std::string_view t) {
         detail::PhraseSet s;
         for (std::string_view p :
              {"in reply to end of data", "in reply to data", "after end of data",
-              "did not like our final data", "after data", "end of data command"})
+              "did not like our final data", "after data", "end of data command",
+              // A labelled section naming the command (m-FILTER: "SMTP command\nDATA").
+              "smtp command data", "smtp command: data"})
             s.add(kData, p);
         for (std::string_view p :
              {"in reply to rcpt to", "after rcpt to", "did not like our rcpt to", "[rcpt_to]",
               "rcpt to command", "rcpt to response", "rcpt to:<", "rcpt to: <", "rcpt command",
-              "does not like recipient"})
+              "does not like recipient", "smtp command rcpt", "smtp command: rcpt"})
             s.add(kRcpt, p);
-        for (std::string_view p : {"in reply to mail from", "after mail from", "[mail_from]",
-                                   "sender was rejected", "mail from command"})
+        for (std::string_view p :
+             {"in reply to mail from", "after mail from", "[mail_from]", "sender was rejected",
+              "mail from command", "smtp command mail", "smtp command: mail"})
             s.add(kMail, p);
         for (std::string_view p : {"after initial connection", "my name was rejected", "after helo",
                                    "after ehlo", "in reply to helo", "in reply to ehlo"})
@@ -620,12 +665,13 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
     std::string reason;
     if (int rule = rule_phrases().best(diagnostic); rule >= 0) reason = kRules[rule].reason;
     if (reason.empty() && gave_up_after_attempts(diagnostic)) reason = "expired";
+    if (reason == "userunknown" && names_missing_domain(diagnostic)) reason = "hostunknown";
     // Refused at connection time: the client was blocked, whatever the words.
     if (command == "CONN") return reason == "requireptr" ? reason : "blocked";
     // "User unknown" in answer to DATA: a filter at the recipient speaking, not a
-    // missing mailbox.
+    // missing mailbox (unless the server is one that checks mailboxes only then).
     if (reason == "userunknown" &&
-        (command == "DATA" ||
+        ((command == "DATA" && !userunknown_at_data(diagnostic)) ||
          (command.empty() && !strong_userunknown(diagnostic) &&
           (status.empty() || status.starts_with("5.2.") || status.starts_with("5.7.")))))
         return "filtered";
