@@ -1,6 +1,8 @@
-# Shared helpers for the end-to-end tests: a real Postfix on loopback (DESIGN §8),
+# Shared helpers for the end-to-end tests: a real MTA on loopback (DESIGN §8),
 # an smtp-sink as the next hop, and backstop-milter between them.
-# Sourced by tests/e2e/test_*.sh; needs root, postfix, swaks and smtp-sink.
+# Sourced by tests/e2e/test_*.sh; needs root, swaks and smtp-sink (from postfix).
+# e2e_setup brings up Postfix; a test for another MTA calls e2e_start_common and
+# starts its MTA itself (test_sendmail.sh).
 #
 # Layout of one run (all under $E2E_DIR, removed at the end unless E2E_KEEP=1):
 #   sink/        smtp-sink dumps, one file per delivered message
@@ -8,6 +10,8 @@
 #   postfix/     backups of main.cf and master.cf, restored by e2e_cleanup
 
 E2E_SINK_PORT=${E2E_SINK_PORT:-2526}
+E2E_SMTP_PORT=25 # where smtp_send connects: the MTA under test
+E2E_DELIVERY=30  # seconds to wait for a message to reach the sink
 E2E_MAILLOG=/var/log/backstop-e2e.log # maillog_file must lie under /var
 E2E_RUN=r$$x$(date +%s)               # in every address: tells our mail from any other
 E2E_DIR=
@@ -17,6 +21,8 @@ E2E_MILTER_PID=
 E2E_SINK_PID=
 E2E_POSTFIX_STARTED=0
 E2E_POSTFIX_WAS_RUNNING=0
+E2E_MTA_STOP=          # function that stops the MTA under test; run first by e2e_cleanup
+E2E_MTA_LOG=e2e_postfix_log # function printing the MTA log lines of this run
 
 e2e_log() { printf '%s\n' "$*" >&2; }
 
@@ -25,13 +31,17 @@ e2e_pass() {
     printf 'PASS %s\n' "$1"
 }
 
-# e2e_fail NAME WHY: also shows the tail of the milter and Postfix logs.
+# e2e_fail NAME WHY: also shows the tail of the milter and MTA logs.
 e2e_fail() {
     E2E_FAILED=$((E2E_FAILED + 1))
     printf 'FAIL %s: %s\n' "$1" "$2"
     if [ -n "$E2E_DIR" ] && [ -f "$E2E_DIR/milter.log" ]; then
         sed 's/^/    milter| /' "$E2E_DIR/milter.log" | tail -n 8
     fi
+    "$E2E_MTA_LOG"
+}
+
+e2e_postfix_log() {
     if [ -f "$E2E_MAILLOG" ]; then
         grep -F "$E2E_RUN" "$E2E_MAILLOG" | sed 's/^/    postfix| /' | tail -n 8
     fi
@@ -60,17 +70,16 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# e2e_require TOOL...: root and TOOL... on the PATH, or the test is skipped.
 e2e_require() {
     if [ "$(id -u)" -ne 0 ]; then
-        echo "e2e: needs root (Postfix, smtp-sink -u nobody)" >&2
+        echo "e2e: needs root (the MTA, smtp-sink -u nobody)" >&2
         exit 77
     fi
     local tool
-    for tool in postfix postconf postqueue postsuper swaks smtp-sink python3; do
+    for tool in "$@"; do
         command -v "$tool" >/dev/null || { echo "e2e: $tool not installed" >&2; exit 77; }
     done
-    [ -x "$E2E_MILTER_BIN" ] || { echo "e2e: no milter binary: $E2E_MILTER_BIN" >&2; exit 2; }
-    [ -x "$E2E_CLI" ] || { echo "e2e: no CLI binary: $E2E_CLI" >&2; exit 2; }
 }
 
 # --- backstop-milter ---------------------------------------------------------------
@@ -180,8 +189,8 @@ for l in sys.stdin: print(json.loads(l)["queue_id"])' |
         postsuper -d - >/dev/null 2>&1
 }
 
-e2e_cleanup() {
-    set +e
+# Stops our Postfix, restores main.cf/master.cf and the Postfix that was running.
+e2e_stop_postfix() {
     e2e_delete_our_queue
     if [ "$E2E_POSTFIX_STARTED" = 1 ]; then
         postfix stop >/dev/null 2>&1
@@ -191,6 +200,11 @@ e2e_cleanup() {
         cp -p "$E2E_DIR/postfix/main.cf" "$E2E_DIR/postfix/master.cf" /etc/postfix/
     fi
     [ "$E2E_POSTFIX_WAS_RUNNING" = 1 ] && postfix start >/dev/null 2>&1 9>&-
+}
+
+e2e_cleanup() {
+    set +e
+    [ -n "$E2E_MTA_STOP" ] && "$E2E_MTA_STOP"
     e2e_stop_milter
     if [ -n "$E2E_SINK_PID" ]; then
         kill "$E2E_SINK_PID" 2>/dev/null
@@ -203,12 +217,15 @@ e2e_cleanup() {
     fi
 }
 
-# e2e_setup MILTER CLI: everything up; cleanup is trapped.
-e2e_setup() {
+# e2e_start_common MILTER CLI: run lock, temp dir, keys, smtp-sink and the milter;
+# cleanup is trapped. The caller has checked its tools with e2e_require.
+e2e_start_common() {
     E2E_MILTER_BIN=$1
     E2E_CLI=$2
-    e2e_require
-    # One Postfix per machine: runs (ctest, a developer, another checkout) take turns.
+    [ -x "$E2E_MILTER_BIN" ] || { echo "e2e: no milter binary: $E2E_MILTER_BIN" >&2; exit 2; }
+    [ -x "$E2E_CLI" ] || { echo "e2e: no CLI binary: $E2E_CLI" >&2; exit 2; }
+    # One run per machine (Postfix owns port 25): runs (ctest, a developer, another
+    # checkout, the Sendmail test) take turns.
     exec 9>/run/lock/backstop-e2e.lock
     if ! flock -w "${E2E_LOCK_WAIT:-900}" 9; then
         echo "e2e: another e2e run holds /run/lock/backstop-e2e.lock" >&2
@@ -223,7 +240,14 @@ e2e_setup() {
     e2e_write_config reject
     : >"$E2E_DIR/milter.log"
     e2e_start_sink || return 1
-    e2e_start_milter || return 1
+    e2e_start_milter
+}
+
+# e2e_setup MILTER CLI: everything up, Postfix in front; cleanup is trapped.
+e2e_setup() {
+    e2e_require postfix postconf postqueue postsuper swaks smtp-sink python3
+    E2E_MTA_STOP=e2e_stop_postfix
+    e2e_start_common "$1" "$2" || return 1
     e2e_start_postfix || return 1
 }
 
@@ -238,7 +262,7 @@ smtp_send() {
     shift 2
     local to
     to=$(IFS=,; echo "$*")
-    swaks --server 127.0.0.1 --port 25 --local-interface "$ip" \
+    swaks --server 127.0.0.1 --port "$E2E_SMTP_PORT" --local-interface "$ip" \
         --from "$sender" --to "$to" --helo "client-$E2E_RUN.example" \
         --header "Subject: backstop e2e $E2E_RUN" \
         "${SWAKS_ARGS[@]}" >"$E2E_DIR/swaks.out" 2>&1
@@ -276,3 +300,38 @@ sink_field() { sed -n "s/^$2: //p" "$1"; }
 # The address inside "<addr> SIZE=..." (smtp-sink writes the MAIL/RCPT arguments
 # without FROM:/TO:; both forms are accepted). "<>" gives "".
 angle_addr() { sed -n 's/^\([A-Za-z]*:\)\{0,1\}<\([^>]*\)>.*/\2/p'; }
+
+# --- Checks shared by the MTA tests ------------------------------------------------------
+
+# check_prvs_sender NAME RCPT USER: the dump for RCPT has sender prvs=...=USER,
+# and the tag verifies with our keys.
+check_prvs_sender() {
+    local name=$1 rcpt=$2 user=$3 file sender untagged
+    if ! wait_for_sink "$E2E_DELIVERY" "<$rcpt>"; then
+        e2e_fail "$name" "no delivery to $rcpt within ${E2E_DELIVERY}s"
+        return
+    fi
+    file=$(sink_file_for "<$rcpt>")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if ! [[ $sender =~ ^prvs=1[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
+        e2e_fail "$name" "sender on the wire is <$sender>, expected <prvs=1DDDSSSSSS=$user>"
+        return
+    fi
+    untagged=$("$E2E_CLI" batv verify --keys "$E2E_DIR/batv.keys" "$sender" 2>&1)
+    if [ "$untagged" != "$user" ]; then
+        e2e_fail "$name" "tag <$sender> does not verify: $untagged"
+        return
+    fi
+    e2e_pass "$name"
+}
+
+# expect_rcpt_reply NAME REGEX: the RCPT reply in the swaks transcript matches.
+expect_rcpt_reply() {
+    local reply
+    reply=$(swaks_rcpt_reply)
+    if [[ $reply =~ $2 ]]; then
+        e2e_pass "$1"
+    else
+        e2e_fail "$1" "RCPT reply '$reply', expected /$2/"
+    fi
+}

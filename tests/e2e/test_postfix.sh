@@ -23,40 +23,7 @@ if ! e2e_setup "$1" "$2"; then
 fi
 
 R=$E2E_RUN
-DELIVERY=30 # seconds to wait for a message to reach the sink
-
-# check_prvs_sender NAME RCPT USER: the dump for RCPT has sender prvs=...=USER,
-# and the tag verifies with our keys.
-check_prvs_sender() {
-    local name=$1 rcpt=$2 user=$3 file sender untagged
-    if ! wait_for_sink "$DELIVERY" "<$rcpt>"; then
-        e2e_fail "$name" "no delivery to $rcpt within ${DELIVERY}s"
-        return
-    fi
-    file=$(sink_file_for "<$rcpt>")
-    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
-    if ! [[ $sender =~ ^prvs=1[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
-        e2e_fail "$name" "sender on the wire is <$sender>, expected <prvs=1DDDSSSSSS=$user>"
-        return
-    fi
-    untagged=$("$E2E_CLI" batv verify --keys "$E2E_DIR/batv.keys" "$sender" 2>&1)
-    if [ "$untagged" != "$user" ]; then
-        e2e_fail "$name" "tag <$sender> does not verify: $untagged"
-        return
-    fi
-    e2e_pass "$name"
-}
-
-# expect_rcpt_reply NAME REGEX: the RCPT reply in the swaks transcript matches.
-expect_rcpt_reply() {
-    local reply
-    reply=$(swaks_rcpt_reply)
-    if [[ $reply =~ $2 ]]; then
-        e2e_pass "$1"
-    else
-        e2e_fail "$1" "RCPT reply '$reply', expected /$2/"
-    fi
-}
+DELIVERY=$E2E_DELIVERY
 
 # (a) A local sender from an internal client leaves with a BATV-signed sender.
 case_a() {
