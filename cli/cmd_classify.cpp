@@ -1,6 +1,4 @@
 // backstop classify: one JSON object per input file (JSON Lines), in input order.
-#include <boost/program_options.hpp>
-
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -13,8 +11,7 @@
 #include "backstop/keyring.hpp"
 #include "backstop/watermark.hpp"
 #include "commands.hpp"
-
-namespace po = boost::program_options;
+#include "options.hpp"
 
 namespace backstop::cli {
 
@@ -175,43 +172,29 @@ std::optional<std::string> read_all(const std::string& path, std::string& error)
 }  // namespace
 
 int cmd_classify(int argc, char** argv) {
-    po::options_description opts("usage: backstop classify [options] FILE... (- for stdin)");
-    opts.add_options()("help,h", "this text")(
-        "max-bytes", po::value<std::size_t>()->default_value(512 * 1024),
-        "bytes examined per message")("envelope-recipient", po::value<std::string>(),
-                                      "the bounce's envelope recipient (VERP decoding)")(
+    constexpr const char* kUsage = "backstop classify [options] FILE... (- for stdin)";
+    po::options_description desc("classify options");
+    desc.add_options()("max-bytes", po::value<std::size_t>()->default_value(512 * 1024),
+                       "bytes examined per message")(
+        "envelope-recipient", po::value<std::string>(),
+        "the bounce's envelope recipient (VERP decoding)")(
         "watermark-keys", po::value<std::string>(), "key file: one secret per line")(
         "watermark-header", po::value<std::string>(), "watermark header name")(
         "mailscanner-secret", po::value<std::string>(), "MailScanner watermark secret")(
-        "time", po::value<std::int64_t>(), "now, as epoch seconds (tests)")(
         "repeat", po::value<int>()->default_value(1), "classify each file N times (benchmarks)");
-    po::options_description hidden;
-    hidden.add_options()("file", po::value<std::vector<std::string>>());
-    po::options_description all;
-    all.add(opts).add(hidden);
-    po::positional_options_description pos;
-    pos.add("file", -1);
+    add_time_option(desc);
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
-        std::cerr << argv[0] << ": " << e.what() << "\n" << opts;
-        return kExitUsage;
-    }
-    if (vm.count("help")) {
-        std::cout << opts;
-        return kExitOk;
-    }
-    if (!vm.count("file")) {
-        std::cerr << argv[0] << ": no input files\n" << opts;
+    std::vector<std::string> files;
+    if (auto stop = parse_options(argc, argv, desc, kUsage, vm, files)) return *stop;
+    if (files.empty()) {
+        std::cerr << argv[0] << ": no input files\nusage: " << kUsage << "\n";
         return kExitUsage;
     }
     ClassifyOptions options;
     options.max_bytes = vm["max-bytes"].as<std::size_t>();
     if (vm.count("envelope-recipient"))
         options.envelope_recipient = vm["envelope-recipient"].as<std::string>();
-    options.now = vm.count("time") ? vm["time"].as<std::int64_t>() : SystemClock().now();
+    options.now = now_from(vm);
     std::optional<Watermark> watermark;
     WatermarkConfig wconfig;
     if (vm.count("watermark-header"))
@@ -234,7 +217,7 @@ int cmd_classify(int argc, char** argv) {
     BounceClassifier classifier;
     int status = kExitOk;
     std::string line;
-    for (const auto& path : vm["file"].as<std::vector<std::string>>()) {
+    for (const auto& path : files) {
         std::string error;
         auto data = read_all(path, error);
         if (!data) {
