@@ -22,6 +22,7 @@
 #include "backstop/state.hpp"
 #include "callbacks.hpp"
 #include "log.hpp"
+#include "notify.hpp"
 #include "policy_holder.hpp"
 #include "privileges.hpp"
 #include "stats_server.hpp"
@@ -63,6 +64,8 @@ std::string state_identity(const Config& c) {
     return c.state + " bounce-expiry=" + std::to_string(c.bounce_expiry);
 }
 
+void reload(const Args& args);
+
 // SIGUSR1 is blocked in every thread and taken here, so reload never runs inside
 // a signal handler and libmilter's own signal thread keeps SIGHUP/SIGTERM.
 void reload_loop(Args args) {
@@ -72,11 +75,20 @@ void reload_loop(Args args) {
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
+        notify_systemd("RELOADING=1");
+        reload(args);
+        notify_systemd("READY=1");
+    }
+}
+
+// One SIGUSR1: the new configuration, or the old one kept with the error logged.
+void reload(const Args& args) {
+    {
         auto policy = load(args);
         if (!policy) {
             log(LogLevel::error,
                 "configuration error, keeping the old configuration: " + policy.error().message);
-            continue;
+            return;
         }
         // The store is reopened only when where it lives or how long it keeps
         // records changes; counters survive an ordinary reload.
@@ -86,7 +98,7 @@ void reload_loop(Args args) {
             if (!store) {
                 log(LogLevel::error, "configuration error, keeping the old configuration: state: " +
                                          store.error().message);
-                continue;
+                return;
             }
             current_policy().set_state(*store, spec);
         }
@@ -235,7 +247,11 @@ int run(int argc, char** argv) {
         }
     }
     log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
+    // The socket is open: an MTA that connects now waits in the backlog, so systemd
+    // may start the MTA (Type=notify).
+    notify_systemd("READY=1\nMAINPID=" + std::to_string(getpid()));
     int rc = smfi_main();
+    notify_systemd("STOPPING=1");
     log(LogLevel::info, "stopped");
     // smfi_main returns while libmilter's worker threads may still be finishing a
     // callback: running static destructors (the policy, the metrics) under them
