@@ -503,6 +503,47 @@ case_4d() {
     fi
 }
 
+# (4e) Bounces to our addresses in forms that Postfix accepts and normalizes to the
+# plain mailbox (a trailing dot, a comment, white space, a backslash, an unquoted
+# special): Postfix delivers them to that mailbox, so the milter must treat them as
+# the unsigned addresses they are. Each is refused, by Postfix or by the milter.
+loose_rcpt() {
+    local name="4e loose-rcpt-$1" rcpt=$2 mailbox=$3 out=$E2E_DIR/loose-$1.out
+    python3 "$SMTP" raw 127.0.0.2 "" "$rcpt" >"$out" 2>&1
+    if grep -qE '^DOT 250 ' "$out"; then
+        e2e_fail "$name" "<$rcpt> accepted: $(grep -E '^(RCPT|DOT) ' "$out" | tr '\n' '|')"
+    elif ! grep -qE '^RCPT 5[0-9][0-9] ' "$out"; then
+        e2e_fail "$name" "no 5xx for <$rcpt>: $(grep -E '^(RCPT|DOT) ' "$out" | tr '\n' '|')"
+    else
+        e2e_pass "$name"
+    fi
+    LOOSE_MAILBOXES+=("$mailbox")
+}
+
+case_4e() {
+    local i=.$R srs
+    LOOSE_MAILBOXES=()
+    srs=$("$E2E_CLI" srs forward --secrets "$E2E_DIR/srs.secrets" --srs-domain fwd.ours.example "carol$i@foreign.example")
+    loose_rcpt trailing-dot "e1$i@ours.example." "e1$i@ours.example"
+    loose_rcpt upper-dot "e2$i@OURS.Example." "e2$i@ours.example"
+    loose_rcpt comment "e3$i(note)@ours.example" "e3$i@ours.example"
+    loose_rcpt domain-comment "e4$i@ours.example(note)" "e4$i@ours.example"
+    loose_rcpt space "e5 $i@ours.example" "e5$i@ours.example"
+    loose_rcpt backslash "e6$i\\\\x@ours.example" "e6${i}x@ours.example"
+    loose_rcpt colon "e:7$i@ours.example" "e:7$i@ours.example"
+    loose_rcpt srs-dot "${srs}." "carol$i@foreign.example"
+    sleep 2 # whatever was accepted has reached the sink by now
+    local m delivered=0
+    for m in "${LOOSE_MAILBOXES[@]}"; do
+        sink_has_string "X-Rcpt-Args: <$m>" && delivered=$((delivered + 1))
+    done
+    if [ "$delivered" -eq 0 ]; then
+        e2e_pass "4e loose-rcpt-none-delivered"
+    else
+        e2e_fail "4e loose-rcpt-none-delivered" "$delivered unsigned bounces reached their mailbox"
+    fi
+}
+
 case_4() {
     local limit
     limit=$(postconf -h message_size_limit)
@@ -511,6 +552,7 @@ case_4() {
     case_4b
     case_4c
     case_4d
+    case_4e
     postfix_set "message_size_limit=$limit"
 }
 
