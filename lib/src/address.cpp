@@ -254,7 +254,7 @@ Result<Address, AddressError> parse_address_loose(std::string_view text) {
                 out.push_back(c);
         } else if (c == '"') {
             quoted = true;
-        } else if (c == '[') {  // a domain literal, kept as it is
+        } else if (c == '[' && !out.empty() && out.back() == '@') {  // a domain literal, as it is
             std::size_t end = text.find(']', i);
             if (end == std::string_view::npos) end = text.size() - 1;
             out.append(text.substr(i, end - i + 1));

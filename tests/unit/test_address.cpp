@@ -147,6 +147,8 @@ TEST(Address, LooseReadsWhatPostfixAccepts) {
     EXPECT_EQ(loose("<\"x@y\"@ours.example.>"), "\"x@y\"@ours.example");
     EXPECT_EQ(loose("<x\\@y@ours.example.>"), "\"x@y\"@ours.example");
     EXPECT_EQ(loose("<alice@ours.example(unterminated>"), "alice@ours.example");
+    EXPECT_EQ(loose("<a[b@ours.example.>"), "\"a[b\"@ours.example");
+    EXPECT_EQ(loose("<a@[192.0.2.1]>"), "a@[192.0.2.1]");
 }
 
 TEST(Address, LooseStillNeedsLocalAndDomain) {
