@@ -71,6 +71,10 @@ wait_queue_empty() {
     done
 }
 
+# Wall-clock milliseconds, and the seconds since a start in ms as "12.3".
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+secs_since() { awk -v d=$(($(now_ms) - $1)) 'BEGIN { printf "%.1f", d / 1000 }'; }
+
 # sink_file_with STRING: the dump containing STRING (fixed string), if any.
 sink_file_with() { grep -lF -- "$1" "$E2E_DIR"/sink/* 2>/dev/null | head -n 1; }
 sink_has_string() { [ -n "$(sink_file_with "$1")" ]; }
@@ -83,10 +87,11 @@ LOAD=${FAULTS_LOAD:-5000}
 # ten is a bounce from outside to a BATV tag of its own mailbox (the storm limit
 # counts per mailbox); the rest is outbound from x.RUN@ours.example.
 write_plan() {
-    local plan=$1 users=$E2E_DIR/load-users
+    local plan=$1 users=$E2E_DIR/load-users tags=$E2E_DIR/load-tags
     seq 0 $((LOAD - 1)) | awk -v r="$R" '$1 % 10 == 3 { printf "b%05d.%s@ours.example\n", $1, r }' >"$users"
-    "$E2E_CLI" batv sign --keys "$KEYS" <"$users" | paste "$users" - >"$users.tags"
-    seq 0 $((LOAD - 1)) | awk -v r="$R" -v tags="$users.tags" '
+    # shellcheck disable=SC2094 # $users is only read, twice
+    "$E2E_CLI" batv sign --keys "$KEYS" <"$users" | paste "$users" - >"$tags"
+    seq 0 $((LOAD - 1)) | awk -v r="$R" -v tags="$tags" '
         BEGIN { while ((getline line < tags) > 0) { split(line, f, "\t"); tag[f[1]] = f[2] } }
         {
             id = sprintf("L%05d.%s", $1, r)
@@ -167,7 +172,8 @@ case_1() {
         postfix_set "milter_default_action=$FAULTS_DEFAULT_ACTION"
     fi
     write_plan "$plan"
-    local started=$(date +%s.%N)
+    local started
+    started=$(now_ms)
     python3 "$SMTP" load "$plan" "$E2E_DIR/load-progress" 120 8 >"$out" 2>&1 9>&- &
     pid=$!
 
@@ -177,34 +183,34 @@ case_1() {
         wait_until 120 progress_at_least "$at" || break
         if [ "$at" -eq $((LOAD * 3 / 10)) ]; then
             killed_at=$(load_progress)
-            t0=$(date +%s.%N)
+            t0=$(now_ms)
             kill -KILL "$E2E_MILTER_PID"
             wait "$E2E_MILTER_PID" 2>/dev/null
             sleep 2
             e2e_start_milter || { e2e_fail "$name" "the milter did not restart"; break; }
-            dead_for=$(echo "$(date +%s.%N) - $t0" | bc)
+            dead_for=$(secs_since "$t0")
         else
             reload_and_wait "configuration reloaded" && reloads=$((reloads + 1))
         fi
     done
     wait "$pid"
     local sent_for
-    sent_for=$(echo "$(date +%s.%N) - $started" | bc)
+    sent_for=$(secs_since "$started")
     if ! wait_queue_empty 120; then
         e2e_fail "$name-queue-drained" "$(our_queue_count) of our messages still queued after 120 s"
     else
         e2e_pass "$name-queue-drained"
     fi
     local total
-    total=$(echo "$(date +%s.%N) - $started" | bc)
+    total=$(secs_since "$started")
 
     local result numbers
     result=$(check_load "$plan")
     numbers=$(sed -n 's/^numbers //p' <<<"$result")
     printf '    load: %s\n' "$(tr '\n' ' ' <"$out")"
     printf '    sink: %s\n' "$numbers"
-    printf '    killed at %s accepted, milter back after %.1f s; %d reloads; sent in %.1f s, drained in %.1f s (%.0f msg/s end to end)\n' \
-        "$killed_at" "$dead_for" "$reloads" "$sent_for" "$total" "$(echo "$LOAD / $total" | bc -l)"
+    printf '    killed at %s accepted, milter back after %s s; %d reloads; sent in %s s, drained in %s s (%s msg/s end to end)\n' \
+        "$killed_at" "$dead_for" "$reloads" "$sent_for" "$total" "$(awk -v n="$LOAD" -v t="$total" 'BEGIN { printf "%.0f", n / t }')"
 
     if [ "$killed_at" -lt 0 ] || [ "$killed_at" -ge "$LOAD" ]; then
         e2e_fail "$name-kill-during-load" "the milter was not killed while the load ran"
@@ -258,7 +264,7 @@ signed_outbound() {
     fi
     file=$(sink_file_for "X-Rcpt-Args: <$rcpt>")
     sender=$(sink_field "$file" X-Mail-Args | angle_addr)
-    if ! [[ $sender =~ ^prvs=$digit[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
+    if ! [[ $sender =~ ^prvs=${digit}[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
         e2e_fail "$name" "sender <$sender>, expected prvs=${digit}DDDSSSSSS=$user"
     elif [ "$("$E2E_CLI" batv verify --keys "$keys" "$sender" 2>&1)" != "$user" ]; then
         e2e_fail "$name" "<$sender> does not verify"
@@ -368,16 +374,17 @@ final_reply() { grep -E '^(RCPT [45]|DATA)' "$E2E_DIR/$1.out" | tail -n 1; }
 # reset to the current RSS before sending) may grow by a few MB of buffers and
 # copies, never by the message: 16 MB of growth is generous, and a milter that kept
 # the body would need 50. The whole process stays under 64 MB.
+big_dump_complete() { tail -c 100 "$1" | grep -qF "end of big big-$R"; }
 case_4a() {
     local name="4a 50MB-bounce" user="big.$R@ours.example" tag file rss0 hwm t0 took
     tag=$("$E2E_CLI" batv sign --keys "$KEYS" "$user")
     echo 5 >"/proc/$E2E_MILTER_PID/clear_refs" # resets VmHWM to VmRSS
     rss0=$(proc_kb VmRSS)
-    t0=$(date +%s.%N)
+    t0=$(now_ms)
     send_generated big 127.0.0.2 "" "$tag" big 50 "$tag" "big-$R"
-    took=$(echo "$(date +%s.%N) - $t0" | bc)
+    took=$(secs_since "$t0")
     hwm=$(proc_kb VmHWM)
-    printf '    50 MB bounce: %s in %.1f s; milter VmRSS before %d kB, VmHWM after %d kB\n' \
+    printf '    50 MB bounce: %s in %s s; milter VmRSS before %d kB, VmHWM after %d kB\n' \
         "$(final_reply big)" "$took" "$rss0" "$hwm"
     if ! milter_alive; then
         e2e_fail "$name" "the milter died: $(final_reply big)"
@@ -391,8 +398,8 @@ case_4a() {
     else
         file=$(sink_file_with "X-Rcpt-Args: <$user>")
         # smtp-sink writes LF line ends: 50 MiB of 1000-byte lines is 52.37 MB there.
-        wait_until 30 eval 'tail -c 100 "$file" | grep -qF "end of big big-$R"'
-        if tail -c 100 "$file" | grep -qF "end of big big-$R" && [ "$(stat -c %s "$file")" -gt 52000000 ]; then
+        wait_until 30 big_dump_complete "$file"
+        if big_dump_complete "$file" && [ "$(stat -c %s "$file")" -gt 52000000 ]; then
             e2e_pass "$name-delivered"
         else
             e2e_fail "$name-delivered" "the dump is incomplete: $(stat -c %s "$file") bytes"
@@ -430,12 +437,12 @@ case_4b() {
 case_4c() {
     local name="4c huge-dsn" user="alice4c.$R@ours.example" tag t0 took recorded line
     tag=$("$E2E_CLI" batv sign --keys "$KEYS" "$user")
-    t0=$(date +%s.%N)
+    t0=$(now_ms)
     send_generated dsn 127.0.0.2 "" "$tag" dsn 100000 "$tag" "$user" "dsn-$R"
-    took=$(echo "$(date +%s.%N) - $t0" | bc)
+    took=$(secs_since "$t0")
     recorded=$("$E2E_CLI" bounces list --state "sqlite:$E2E_DIR/state.db" 2>/dev/null | grep -cF -- "-dsn-$R@")
     line=$(grep -F -- "rewritten=1" "$E2E_DIR/milter.log" | tail -n 1)
-    printf '    100000-recipient DSN: %s in %.1f s; %d hard bounces recorded; log: %s\n' \
+    printf '    100000-recipient DSN: %s in %s s; %d hard bounces recorded; log: %s\n' \
         "$(final_reply dsn)" "$took" "$recorded" "${line#*: }"
     if ! milter_alive; then
         e2e_fail "$name" "the milter died"
