@@ -50,10 +50,19 @@ LogLevel log_level_from(std::string_view name) {
 
 void log(LogLevel level, std::string_view line) {
     if (int(level) > g_level) return;
-    std::string s(line);
-    // One event, one line: a stray CR/LF must not forge a second log entry.
-    for (char& c : s) {
-        if (c == '\n' || c == '\r') c = ' ';
+    // One event, one line: a stray CR/LF must not forge a second log entry, and
+    // no other control byte (a terminal escape in an address) reaches the log raw.
+    std::string s;
+    s.reserve(line.size());
+    for (unsigned char c : line) {
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            s += "\\x";
+            s += kHex[c >> 4];
+            s += kHex[c & 15];
+        } else {
+            s += char(c);
+        }
     }
     if (g_stderr) {
         std::lock_guard<std::mutex> lock(g_stderr_mutex);

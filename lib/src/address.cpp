@@ -232,4 +232,56 @@ Result<Address, AddressError> parse_address(std::string_view text) {
     return a;
 }
 
+Result<Address, AddressError> parse_address_loose(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>')
+        text = text.substr(1, text.size() - 2);
+    if (!text.empty() && text.front() == '@' && text.find(':') != std::string_view::npos)
+        text = text.substr(text.find(':') + 1);
+
+    std::string out;
+    std::size_t at = std::string::npos;
+    bool quoted = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '\\') {  // escapes the next character, quoted or not
+            if (i + 1 < text.size()) out.push_back(text[++i]);
+        } else if (quoted) {
+            if (c == '"')
+                quoted = false;
+            else
+                out.push_back(c);
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == '[' && !out.empty() && out.back() == '@') {  // a domain literal, as it is
+            std::size_t end = text.find(']', i);
+            if (end == std::string_view::npos) end = text.size() - 1;
+            out.append(text.substr(i, end - i + 1));
+            i = end;
+        } else if (c == '(') {  // a comment, which may nest
+            int depth = 1;
+            while (depth > 0 && ++i < text.size()) {
+                if (text[i] == '\\')
+                    ++i;
+                else if (text[i] == '(')
+                    ++depth;
+                else if (text[i] == ')')
+                    --depth;
+            }
+        } else if (c != ' ' && c != '\t' && c != '<' && c != '>') {
+            if (c == '@') at = out.size();
+            out.push_back(c);
+        }
+    }
+    if (at == std::string::npos) return err(AddressErrc::no_domain, "no @domain in address");
+    Address a;
+    a.local = out.substr(0, at);
+    a.domain = out.substr(at + 1);
+    while (!a.domain.empty() && a.domain.back() == '.') a.domain.pop_back();
+    if (a.local.empty()) return err(AddressErrc::empty_local, "empty local part before '@'");
+    if (a.domain.empty()) return err(AddressErrc::bad_domain, "empty domain after '@'");
+    return a;
+}
+
 }  // namespace backstop

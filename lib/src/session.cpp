@@ -128,13 +128,19 @@ Decision Session::apply(Action action, const std::string& recipient, const std::
 
 Decision Session::rcpt(std::string_view recipient) {
     auto a = parse_address(recipient);
+    // Postfix accepts forms we refuse (a trailing dot, a comment, white space, a
+    // backslash) and delivers them to the mailbox they name. Inbound, read such a
+    // recipient loosely so that one at our domains is checked as unsigned: letting
+    // it through would let any bounce past the check.
+    const bool loose = !a && direction_ == Direction::inbound;
+    if (loose) a = parse_address_loose(recipient);
     if (!a || a->is_null()) return Decision::proceed();  // the MTA judges syntax
     const std::string bare = a->str();
     const std::string raw(recipient);
     if (direction_ == Direction::outbound) return outbound_rcpt(bare, a->domain);
     std::string mailbox = bare;  // where an accepted recipient's mail really goes
     bool keep = true;
-    Decision d = inbound_rcpt(*a, raw, bare, mailbox, keep);
+    Decision d = inbound_rcpt(*a, raw, bare, mailbox, keep, loose);
     // A storm of bounces at one mailbox is limited even when every one is signed:
     // a leaked tag, or a joe-job against an exempt address, must not flood it.
     if (keep && d.step == Step::proceed && bounce_ && !dropped_recipient(raw)) {
@@ -227,7 +233,7 @@ Decision Session::outbound_rcpt(const std::string& bare, const std::string& doma
 }
 
 Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const std::string& bare,
-                               std::string& mailbox, bool& keep) {
+                               std::string& mailbox, bool& keep, bool loose) {
     const Policy& p = *policy_;
     const UnixTime now = clock_.now();
     const bool srs_domain = p.is_srs_domain(a.domain);
@@ -239,7 +245,8 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
     }
     if (p.is_exempt_recipient(bare)) return Decision::proceed();
 
-    if (srs_domain && srs_decode_unverified(a.local).ok()) {
+    // A tag or SRS address is valid only as we wrote it; loosely read, it is unsigned.
+    if (srs_domain && !loose && srs_decode_unverified(a.local).ok()) {
         auto r = p.srs()->reverse(bare, now);
         if (r) {
             rewrites_.push_back({raw, r->address});
@@ -250,7 +257,7 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
         return apply(p.config().bad_signature, raw, bare, "bad-signature",
                      std::string("SRS ") + to_string(r.error().code), keep);
     }
-    if (local && p.batv()) {
+    if (local && p.batv() && !loose) {
         BatvVerdict v = p.batv()->verify(bare, now);
         if (v.status == BatvStatus::valid) {
             rewrites_.push_back({raw, v.original});

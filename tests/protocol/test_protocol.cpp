@@ -257,6 +257,22 @@ TEST_F(ProtocolTest, BounceToUnsignedLocalRecipientRejectedAtRcpt) {
     EXPECT_FALSE(t.eom.has_value());
 }
 
+// Control bytes in a refused recipient reach neither the reply nor the log raw:
+// no forged log line (CR/LF), no terminal escape.
+TEST_F(ProtocolTest, ControlBytesInRecipientEscapedInReplyAndLog) {
+    auto t = send(bounce_to({"a\x1b[2Jb\r\nX-Injected: yes@ours.example"}));
+    ASSERT_EQ(t.rcpts.size(), 1u);
+    EXPECT_TRUE(t.rcpts[0].text.starts_with("550 5.7.1 ")) << t.rcpts[0].text;
+    ASSERT_TRUE(milter_->wait_for_log("refused", std::chrono::seconds(3))) << milter_->log();
+    auto log = milter_->log();
+    for (char c : t.rcpts[0].text + log) {
+        if (c == '\n') continue;  // between log lines
+        EXPECT_FALSE((unsigned char)c < 0x20 || c == 0x7f) << "control byte " << int(c);
+    }
+    EXPECT_EQ(log.find("\nX-Injected"), std::string::npos) << log;
+    EXPECT_NE(log.find("a\\x1b[2Jb\\x0d\\x0aX-Injected"), std::string::npos) << log;
+}
+
 TEST_F(ProtocolTest, MailerDaemonSenderCountsAsBounce) {
     auto m = bounce_to({"alice@ours.example"});
     m.sender = "<MAILER-DAEMON@mx.remote.example>";

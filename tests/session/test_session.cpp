@@ -139,6 +139,37 @@ TEST_F(SessionTest, UnsignedBounceRejectedAtRcpt) {
     EXPECT_FALSE(o.reached_eom);
 }
 
+// Postfix accepts these forms and delivers them to alice@ours.example: each must
+// meet the unsigned-bounce check, not slip past it as unparseable.
+TEST_F(SessionTest, UnsignedBounceInLooseFormRejected) {
+    for (std::string rcpt :
+         {"<alice@ours.example.>", "<alice(x)@ours.example>", "<alice@OURS.example(x)>",
+          "<ali ce@ours.example>", "<ali\\ce@ours.example>", "<al:ice@ours.example>"}) {
+        auto o = send(inbound("<>", {rcpt}));
+        ASSERT_EQ(o.rcpts.size(), 1u);
+        EXPECT_EQ(o.rcpts[0].step, Step::reject) << rcpt;
+        EXPECT_EQ(o.rcpts[0].code, "550") << rcpt;
+    }
+}
+
+// A valid tag counts only as we wrote it: a trailing dot makes it unsigned.
+TEST_F(SessionTest, TagInLooseFormIsNotValid) {
+    std::string tagged = tag("alice@ours.example");
+    auto o = send(inbound("<>", {"<" + tagged + ".>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::reject);
+    auto s = send(inbound("<>", {"<" + srs("carol@foreign.example") + ".>"}));
+    EXPECT_EQ(s.rcpts[0].step, Step::reject);
+    EXPECT_TRUE(s.eom.add_recipients.empty());
+}
+
+TEST_F(SessionTest, LooseFormsKeepExemptionsAndForeignDomains) {
+    auto o = send(inbound(
+        "<>", {"<postmaster@ours.example.>", "<bob@remote.example.>", "<alice@ours.example.>"}));
+    EXPECT_EQ(o.rcpts[0].step, Step::proceed);
+    EXPECT_EQ(o.rcpts[1].step, Step::proceed);
+    EXPECT_EQ(o.rcpts[2].step, Step::reject);
+}
+
 TEST_F(SessionTest, MailerDaemonSenderIsABounce) {
     auto o = send(inbound("<MAILER-DAEMON@mx.remote.example>", {"<alice@ours.example>"}));
     EXPECT_EQ(o.rcpts[0].step, Step::reject);

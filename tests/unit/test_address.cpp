@@ -127,3 +127,34 @@ TEST(Address, Helpers) {
     EXPECT_EQ(format_local("dot."), "\"dot.\"");
     EXPECT_EQ(ok("john..doe@x.example").str(), "\"john..doe\"@x.example");
 }
+
+// What Postfix delivers to when it accepts a form parse_address refuses.
+TEST(Address, LooseReadsWhatPostfixAccepts) {
+    auto loose = [](std::string_view s) {
+        auto r = parse_address_loose(s);
+        EXPECT_TRUE(r.ok()) << s << ": " << (r ? "" : r.error().message);
+        return r ? r->str() : std::string();
+    };
+    EXPECT_EQ(loose("<alice@ours.example.>"), "alice@ours.example");
+    EXPECT_EQ(loose("<alice@OURS.Example..>"), "alice@OURS.Example");
+    EXPECT_EQ(loose("<alice(a (nested) comment)@ours.example>"), "alice@ours.example");
+    EXPECT_EQ(loose("<alice@ours.example(note)>"), "alice@ours.example");
+    EXPECT_EQ(loose("<al ice @ ours.example>"), "alice@ours.example");
+    EXPECT_EQ(loose("<ali\\ce@ours.example>"), "alice@ours.example");
+    EXPECT_EQ(loose("<a:b@ours.example>"), "\"a:b\"@ours.example");
+    EXPECT_EQ(loose("<\"a\\\"b\"@ours.example.>"), "\"a\\\"b\"@ours.example");
+    EXPECT_EQ(loose("<@relay.example:alice@ours.example.>"), "alice@ours.example");
+    EXPECT_EQ(loose("<\"x@y\"@ours.example.>"), "\"x@y\"@ours.example");
+    EXPECT_EQ(loose("<x\\@y@ours.example.>"), "\"x@y\"@ours.example");
+    EXPECT_EQ(loose("<alice@ours.example(unterminated>"), "alice@ours.example");
+    EXPECT_EQ(loose("<a[b@ours.example.>"), "\"a[b\"@ours.example");
+    EXPECT_EQ(loose("<a@[192.0.2.1]>"), "a@[192.0.2.1]");
+}
+
+TEST(Address, LooseStillNeedsLocalAndDomain) {
+    EXPECT_FALSE(parse_address_loose("<alice>").ok());
+    EXPECT_FALSE(parse_address_loose("<(x)@ours.example>").ok());
+    EXPECT_FALSE(parse_address_loose("<alice@...>").ok());
+    EXPECT_FALSE(parse_address_loose("").ok());
+    EXPECT_FALSE(parse_address_loose("<>").ok());
+}

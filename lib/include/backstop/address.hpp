@@ -45,6 +45,14 @@ struct Address {
 // (stripped), UTF-8 (passed through). Splits on the last '@'. Never throws.
 Result<Address, AddressError> parse_address(std::string_view text);
 
+// How an MTA that reads envelope addresses the RFC 822 way (Postfix) takes one that
+// parse_address refuses: comments and white space outside quotes dropped, quotes
+// and backslash escapes undone, a source route dropped, split on the last unquoted
+// '@', trailing dots of the domain dropped. "alice(x)@example.org." is
+// alice@example.org, the mailbox Postfix delivers it to. Only for deciding where
+// such a recipient goes: never for a tag check or for writing an address.
+Result<Address, AddressError> parse_address_loose(std::string_view text);
+
 // True when the local part can be written without quotes (dot-atom, UTF-8 allowed).
 bool local_is_dot_atom(std::string_view local);
 

@@ -92,8 +92,9 @@ class Session {
     void reset_message();
     Decision outbound_rcpt(const std::string& bare, const std::string& domain);
     // keep: false when the recipient is refused (or not ours: then already recorded).
+    // loose: read with parse_address_loose, so it cannot be a valid tag or SRS address.
     Decision inbound_rcpt(const Address& a, const std::string& raw, const std::string& bare,
-                          std::string& mailbox, bool& keep);
+                          std::string& mailbox, bool& keep, bool loose);
     std::optional<Decision> storm_check(const std::string& raw, const std::string& bare,
                                         const std::string& mailbox, bool& keep);
     // replay-limit: bounces to one valid signed address (bare) beyond the limit.
