@@ -191,7 +191,11 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         // is the bounce (its recipients, reasons and returned original).
         if (found.empty() && looks_bounce && !enclosed && parts.original &&
             is_delivery_report(*parts.original)) {
-            Classification inner = classify_entity(*parts.original, options, true);
+            // The envelope recipient belongs to this message: VERP applies to it
+            // below, never to the enclosed report (it must not make a bounce of one).
+            ClassifyOptions inner_options = options;
+            inner_options.envelope_recipient.clear();
+            Classification inner = classify_entity(*parts.original, inner_options, true);
             if (inner.kind == MessageKind::dsn && !inner.recipients.empty()) return inner;
         }
         if (found.empty() && looks_bounce && (has_inline || parts.original) &&

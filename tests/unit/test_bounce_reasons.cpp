@@ -237,6 +237,49 @@ TEST(BounceReasons, NoticeWrappingADeliveryReport) {
     EXPECT_EQ(c.original.message_id, "<m1@sender.example>");
 }
 
+// Found by fuzzing: the envelope recipient (VERP) is the outer message's; it must
+// not turn an enclosed report that names nobody into a bounce.
+TEST(BounceReasons, VerpDoesNotMakeAnEnclosedEmptyReportABounce) {
+    std::string inner =
+        "From: MAILER-DAEMON@mx.sender.example\n"
+        "To: alice@sender.example\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "Delivery failed.\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: message/delivery-status\n"
+        "\n"
+        "Reporting-MTA: dns; mx.sender.example\n"
+        "\n"
+        "--b1--\n";
+    std::string msg =
+        "From: MAILER-DAEMON@relay.sender.example\n"
+        "To: notifications@relay.sender.example\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"outer\"\n"
+        "\n"
+        "--outer\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "See the attachment.\n"
+        "\n"
+        "--outer\n"
+        "Content-Type: message/rfc822\n"
+        "\n" +
+        inner + "\n--outer--\n";
+    ClassifyOptions verp;
+    verp.envelope_recipient = "bounces+user=example.org@sender.example";
+    auto plain = BounceClassifier{}.classify(msg, {});
+    auto with_verp = BounceClassifier{}.classify(msg, verp);
+    EXPECT_EQ(plain.kind, with_verp.kind)
+        << to_string(plain.kind) << " vs " << to_string(with_verp.kind);
+}
+
 TEST(BounceReasons, MailingListRefusal) {
     std::string refusal =
         "From: cats-admin@lists.example.org\n"
