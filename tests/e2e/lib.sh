@@ -243,6 +243,20 @@ e2e_start_common() {
     e2e_start_milter
 }
 
+# e2e_setup_or_exit "$@": the usage check and e2e_setup for a Postfix test script; a
+# setup that fails is a failed "setup" case and ends the script.
+e2e_setup_or_exit() {
+    if [ $# -ne 2 ]; then
+        echo "usage: $0 BACKSTOP_MILTER BACKSTOP_CLI" >&2
+        exit 2
+    fi
+    if ! e2e_setup "$1" "$2"; then
+        e2e_fail setup "could not start smtp-sink, backstop-milter or Postfix"
+        e2e_summary
+        exit 1
+    fi
+}
+
 # e2e_setup MILTER CLI: everything up, Postfix in front; cleanup is trapped.
 e2e_setup() {
     e2e_require postfix postconf postqueue postsuper swaks smtp-sink python3
@@ -303,26 +317,44 @@ angle_addr() { sed -n 's/^\([A-Za-z]*:\)\{0,1\}<\([^>]*\)>.*/\2/p'; }
 
 # --- Checks shared by the MTA tests ------------------------------------------------------
 
-# check_prvs_sender NAME RCPT USER: the dump for RCPT has sender prvs=...=USER,
-# and the tag verifies with our keys.
+# check_prvs_sender NAME RCPT USER [DIGIT [KEYS]]: the dump for RCPT has sender
+# prvs=DIGIT...=USER (key 1 unless given), and the tag verifies with KEYS (default:
+# the run's BATV keys).
 check_prvs_sender() {
-    local name=$1 rcpt=$2 user=$3 file sender untagged
+    local name=$1 rcpt=$2 user=$3 digit=${4:-1} keys=${5:-$E2E_DIR/batv.keys}
+    local file sender untagged
     if ! wait_for_sink "$E2E_DELIVERY" "<$rcpt>"; then
         e2e_fail "$name" "no delivery to $rcpt within ${E2E_DELIVERY}s"
         return
     fi
     file=$(sink_file_for "<$rcpt>")
     sender=$(sink_field "$file" X-Mail-Args | angle_addr)
-    if ! [[ $sender =~ ^prvs=1[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
-        e2e_fail "$name" "sender on the wire is <$sender>, expected <prvs=1DDDSSSSSS=$user>"
+    if ! [[ $sender =~ ^prvs=${digit}[0-9]{3}[0-9a-f]{6}=${user//./\\.}$ ]]; then
+        e2e_fail "$name" "sender on the wire is <$sender>, expected <prvs=${digit}DDDSSSSSS=$user>"
         return
     fi
-    untagged=$("$E2E_CLI" batv verify --keys "$E2E_DIR/batv.keys" "$sender" 2>&1)
+    untagged=$("$E2E_CLI" batv verify --keys "$keys" "$sender" 2>&1)
     if [ "$untagged" != "$user" ]; then
         e2e_fail "$name" "tag <$sender> does not verify: $untagged"
         return
     fi
     e2e_pass "$name"
+}
+
+# check_unsigned_bounce_refused NAME RCPT: a bounce from outside to the unsigned
+# local address RCPT gets 550 5.7.1 at RCPT and reaches nobody.
+check_unsigned_bounce_refused() {
+    local name=$1 rcpt=$2
+    if smtp_send 127.0.0.2 "" "$rcpt"; then
+        e2e_fail "$name" "swaks succeeded: the bounce was accepted"
+        return
+    fi
+    expect_rcpt_reply "$name" '^ *<\*\* 550 5\.7\.1 '
+    if [ "$(sink_count "<$rcpt>")" -ne 0 ]; then
+        e2e_fail "$name-not-delivered" "a rejected bounce reached the sink"
+    else
+        e2e_pass "$name-not-delivered"
+    fi
 }
 
 # expect_rcpt_reply NAME REGEX: the RCPT reply in the swaks transcript matches.
