@@ -41,6 +41,52 @@ std::string_view powermta_reason(std::string_view category) {
     return {};
 }
 
+// A host name is 'domain' or one of its subdomains.
+bool host_within(std::string_view host, std::string_view domain) {
+    if (host.size() < domain.size() ||
+        !text::iequal(host.substr(host.size() - domain.size()), domain))
+        return false;
+    return host.size() == domain.size() || host[host.size() - domain.size() - 1] == '.';
+}
+
+// The first word of a Remote-MTA value ("mx.example.jp. (192.0.2.1, ...)"), without
+// a trailing dot.
+std::string_view remote_host(std::string_view remote_mta) {
+    std::string_view h = text::trim(remote_mta);
+    std::size_t end = 0;
+    while (end < h.size() && !text::is_space(h[end]) && h[end] != '(' && h[end] != '[') ++end;
+    h = h.substr(0, end);
+    while (!h.empty() && h.back() == '.') h.remove_suffix(1);
+    return h;
+}
+
+// Japan's mobile carriers answer different failures with the same few words; how
+// they tell them apart is part of how their servers behave, so it is known by the
+// recipient's domain or the server that answered.
+enum class Carrier { other, kddi };
+
+Carrier carrier_of(const BounceRecipient& r) {
+    std::size_t at = r.address.rfind('@');
+    std::string_view domain =
+        at == std::string::npos ? std::string_view() : std::string_view(r.address).substr(at + 1);
+    for (std::string_view host : {domain, remote_host(r.remote_mta)}) {
+        if (host.empty()) continue;
+        if (host_within(host, "ezweb.ne.jp") || host_within(host, "au.com")) return Carrier::kddi;
+    }
+    return Carrier::other;
+}
+
+// au (KDDI) replies "550 <addr>: User unknown", naming the address, when the mailbox
+// does not exist, and "550 : User unknown", without it, when the subscriber's
+// reception filter refused the mail. The first is a missing mailbox whatever else the
+// notice leaves unsaid (no command, no status).
+void carrier_verdict(BounceRecipient& r) {
+    if (carrier_of(r) != Carrier::kddi) return;
+    if (r.reason != "filtered" && r.reason != "userunknown") return;
+    if (text::icontains(r.diagnostic, "<" + r.address + ">: user unknown"))
+        r.reason = "userunknown";
+}
+
 bool says_account_disabled(std::string_view notice) {
     for (std::string_view p : {"account is disabled", "account has been disabled",
                                "account is suspended", "account has been suspended"})
@@ -58,6 +104,7 @@ BounceRecipient from_dsn(const DsnRecipientFields& f, std::string_view notice, b
     else if (usable_address(f.original_recipient))
         r.address = clean_address(f.original_recipient);
     r.action = f.action;
+    r.remote_mta = f.remote_mta;
     r.status = find_status_code(f.status);
     std::string diag = one_line(f.diagnostic);
     // Raw ISO-2022-JP in a Diagnostic-Code (Domino in Japanese): its escapes say so.
@@ -116,6 +163,7 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
                                   ? fallback_text
                                   : std::string_view(r.diagnostic),
                               command_hint.empty() ? smtp_command_of(r.diagnostic) : command_hint);
+        carrier_verdict(r);
         // "User unknown" is also what some providers reply for an account they have
         // disabled; their notice then says so, and that is the more precise verdict (and
         // the safer one: the address may come back).

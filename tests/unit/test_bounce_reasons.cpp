@@ -394,3 +394,55 @@ TEST(BounceReasons, TranscriptArrowsOpenNoBracket) {
     EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
     EXPECT_EQ(c.recipients[0].reason, "mailboxfull");
 }
+
+TEST(BounceReasons, AuNamesTheAddressOnlyForAMissingMailbox) {
+    // au (KDDI) answers "550 <addr>: User unknown" for a mailbox that does not exist
+    // and "550 : User unknown" when the subscriber's filter refused the mail; the
+    // notice gives neither a command nor a status.
+    auto notice = [](const std::string& rcpt, const std::string& reply) {
+        return "From: MAILER-DAEMON@mx.sender.example\n"
+               "To: alice@sender.example\n"
+               "Subject: Failure Notice\n"
+               "\n"
+               "Sorry, we were unable to deliver your message to the following address.\n"
+               "\n"
+               "<" +
+               rcpt + ">:\n" + reply +
+               "\n"
+               "\n"
+               "--- Below this line is a copy of the message.\n"
+               "\n"
+               "From: alice@sender.example\n"
+               "To: " +
+               rcpt +
+               "\n"
+               "Subject: hello\n"
+               "\n"
+               "hi\n";
+    };
+    auto c = classify(notice("bob@ezweb.ne.jp", "550: <bob@ezweb.ne.jp>: User unknown"));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+
+    c = classify(notice("bob@ezweb.ne.jp", "550: : User unknown"));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+
+    // The same reply from a server not known to make that distinction says less.
+    c = classify(notice("bob@rcpt.example", "550: <bob@rcpt.example>: User unknown"));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+
+    // A domain whose mail au's servers take: the DSN's Remote-MTA names them.
+    c = classify(report("<bob@rcpt.example>: delivery failed\n",
+                        "Final-Recipient: rfc822; bob@rcpt.example\n"
+                        "Action: failed\n"
+                        "Remote-MTA: dns; lsean.ezweb.ne.jp. (192.0.2.25)\n"
+                        "Diagnostic-Code: smtp; 550 <bob@rcpt.example>: User unknown\n"));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+}

@@ -24,6 +24,7 @@ struct BounceRecipient {
     std::string action;      // failed, delayed, delivered, relayed, expanded; empty if unknown
     std::string diagnostic;  // the remote server's words, one line
     std::string reason;      // the vocabulary of shared/corpus/sisimai/README.md
+    std::string remote_mta;  // host name of the server that refused, when the DSN names it
     bool hard = false;       // userunknown, hostunknown, hasmoved; notaccept with 5xx
 
     bool failed() const { return action.empty() || action == "failed"; }
