@@ -548,7 +548,9 @@ bool strong_userunknown(std::string_view diagnostic) {
               "not listed in public name & address book", "invalid final delivery userid",
               "check if address is correct", "user not exist", "no such user here", "unknown user",
               "no mailbox here by that name", "does not have an account", "no such user",
-              "no valid recipients"})
+              "no valid recipients",
+              // Gmail's own notice, stating the remote server's verdict on the address.
+              "because the address couldn't be found"})
             s.add(0, p);
         s.build();
         return s;

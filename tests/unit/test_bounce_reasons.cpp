@@ -108,6 +108,10 @@ TEST(BounceReasons, RecipientTimeWordingWithoutCommandOrStatus) {
     // wordings are written only about missing mailboxes.
     EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user"), "userunknown");
     EXPECT_EQ(bounce_reason("", "", "Error: No valid recipients for this message"), "userunknown");
+    EXPECT_EQ(bounce_reason("", "",
+                            "Your message wasn't delivered to bob@rcpt.example because the "
+                            "address couldn't be found. Check for typos"),
+              "userunknown");
     // ... but after DATA they are still a filter's verdict.
     EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user", "DATA"), "filtered");
 }
