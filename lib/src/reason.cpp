@@ -567,6 +567,11 @@ bool userunknown_at_data(std::string_view diagnostic) {
     return text::icontains(diagnostic, "delivery error: dd ");
 }
 
+// "5.0.0", "4.0.0": the class and nothing else.
+bool undefined_detail(std::string_view status) {
+    return status.size() == 5 && status.substr(1) == ".0.0";
+}
+
 // "553 mail.example.org does not exist": what does not exist is a host name (dots,
 // no '@', a top-level label of letters), not a mailbox.
 bool names_missing_domain(std::string_view diagnostic) {
@@ -672,10 +677,13 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
     if (command == "CONN") return reason == "requireptr" ? reason : "blocked";
     // "User unknown" in answer to DATA: a filter at the recipient speaking, not a
     // missing mailbox (unless the server is one that checks mailboxes only then).
-    if (reason == "userunknown" &&
-        ((command == "DATA" && !userunknown_at_data(diagnostic)) ||
-         (command.empty() && !strong_userunknown(diagnostic) &&
-          (status.empty() || status.starts_with("5.2.") || status.starts_with("5.7.")))))
+    // Without a command, only a status about the mailbox or the wording can tell; a
+    // status of X.0.0 ("other undefined status", RFC 3463) gives nothing but the class,
+    // no more than the reply code does.
+    if (reason == "userunknown" && ((command == "DATA" && !userunknown_at_data(diagnostic)) ||
+                                    (command.empty() && !strong_userunknown(diagnostic) &&
+                                     (status.empty() || undefined_detail(status) ||
+                                      status.starts_with("5.2.") || status.starts_with("5.7.")))))
         return "filtered";
     // Failures in answer to MAIL FROM are about the sender.
     if (command == "MAIL" && (reason.empty() || reason == "userunknown" || reason == "hostunknown"))

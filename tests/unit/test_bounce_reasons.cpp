@@ -116,6 +116,29 @@ TEST(BounceReasons, RecipientTimeWordingWithoutCommandOrStatus) {
     EXPECT_EQ(bounce_reason("", "550", "550 bob@rcpt.example... No such user", "DATA"), "filtered");
 }
 
+TEST(BounceReasons, UndefinedDetailStatusSaysNothingAboutTheMailbox) {
+    // Status 5.0.0 adds only the class to "550 user unknown": as without a status, the
+    // words alone may be a filter's.
+    std::string block =
+        "Final-Recipient: rfc822; bob@rcpt.example\n"
+        "Action: failed\n"
+        "Status: 5.0.0\n"
+        "Diagnostic-Code: smtp; 550 user unknown\n";
+    auto c = classify(report("<bob@rcpt.example> (unrecoverable error)\n", block));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].status, "5.0.0");
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+    EXPECT_EQ(bounce_reason("4.0.0", "450", "450 user unknown"), "filtered");
+    // A status about the mailbox, the command, or a wording written only about
+    // missing mailboxes still decide.
+    EXPECT_EQ(bounce_reason("5.1.1", "550", "550 user unknown"), "userunknown");
+    EXPECT_EQ(bounce_reason("5.0.0", "550", "550 user unknown", "RCPT"), "userunknown");
+    EXPECT_EQ(bounce_reason("5.0.0", "550", "550 bob@rcpt.example... No such user"), "userunknown");
+    // Other reasons do not depend on it.
+    EXPECT_EQ(bounce_reason("5.0.0", "552", "552 mailbox full"), "mailboxfull");
+}
+
 TEST(BounceReasons, MailboxCheckedAfterData) {
     // Yahoo answers DATA with "dd" replies when the mailbox does not exist.
     std::string yahoo =
