@@ -63,7 +63,7 @@ std::string_view remote_host(std::string_view remote_mta) {
 // Japan's mobile carriers answer different failures with the same few words; how
 // they tell them apart is part of how their servers behave, so it is known by the
 // recipient's domain or the server that answered.
-enum class Carrier { other, kddi };
+enum class Carrier { other, kddi, docomo };
 
 Carrier carrier_of(const BounceRecipient& r) {
     std::size_t at = r.address.rfind('@');
@@ -72,6 +72,7 @@ Carrier carrier_of(const BounceRecipient& r) {
     for (std::string_view host : {domain, remote_host(r.remote_mta)}) {
         if (host.empty()) continue;
         if (host_within(host, "ezweb.ne.jp") || host_within(host, "au.com")) return Carrier::kddi;
+        if (host_within(host, "docomo.ne.jp")) return Carrier::docomo;
     }
     return Carrier::other;
 }
@@ -80,11 +81,27 @@ Carrier carrier_of(const BounceRecipient& r) {
 // does not exist, and "550 : User unknown", without it, when the subscriber's
 // reception filter refused the mail. The first is a missing mailbox whatever else the
 // notice leaves unsaid (no command, no status).
-void carrier_verdict(BounceRecipient& r) {
-    if (carrier_of(r) != Carrier::kddi) return;
-    if (r.reason != "filtered" && r.reason != "userunknown") return;
-    if (text::icontains(r.diagnostic, "<" + r.address + ">: user unknown"))
-        r.reason = "userunknown";
+//
+// NTT docomo replies "550 Unknown user <addr>" both to RCPT TO for a mailbox that does
+// not exist and after DATA when the subscriber's reception settings refuse the sender;
+// only the command tells them apart (or a status about the mailbox). After DATA it
+// is a refusal of the sender; with no command known, it is not evidence of a missing
+// mailbox, and the soft verdict is the safe one.
+void carrier_verdict(BounceRecipient& r, std::string_view command) {
+    Carrier carrier = carrier_of(r);
+    if (carrier == Carrier::kddi) {
+        if ((r.reason == "filtered" || r.reason == "userunknown") &&
+            text::icontains(r.diagnostic, "<" + r.address + ">: user unknown"))
+            r.reason = "userunknown";
+    } else if (carrier == Carrier::docomo) {
+        if ((r.reason != "filtered" && r.reason != "userunknown") ||
+            !text::icontains(r.diagnostic, "unknown user"))
+            return;
+        bool mailbox_status = r.status.size() >= 3 &&
+                              (r.status.substr(1, 2) == ".1" || r.status.substr(1, 2) == ".2");
+        if (mailbox_status) return;
+        r.reason = command == "RCPT" ? "userunknown" : command == "DATA" ? "rejected" : "filtered";
+    }
 }
 
 bool says_account_disabled(std::string_view notice) {
@@ -154,16 +171,18 @@ void finish_recipient(BounceRecipient& r, std::string_view fallback_text, std::s
     }
     if (r.reason.empty()) {
         if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded" ||
-            r.action == "deliverable")
+            r.action == "deliverable") {
             r.reason = "delivered";
-        else
-            r.reason =
-                bounce_reason(r.status, r.reply_code,
-                              (r.diagnostic.empty() || (only_recipient && says_nothing))
-                                  ? fallback_text
-                                  : std::string_view(r.diagnostic),
-                              command_hint.empty() ? smtp_command_of(r.diagnostic) : command_hint);
-        carrier_verdict(r);
+        } else {
+            std::string command =
+                command_hint.empty() ? smtp_command_of(r.diagnostic) : std::move(command_hint);
+            r.reason = bounce_reason(r.status, r.reply_code,
+                                     (r.diagnostic.empty() || (only_recipient && says_nothing))
+                                         ? fallback_text
+                                         : std::string_view(r.diagnostic),
+                                     command);
+            carrier_verdict(r, command);
+        }
         // "User unknown" is also what some providers reply for an account they have
         // disabled; their notice then says so, and that is the more precise verdict (and
         // the safer one: the address may come back).

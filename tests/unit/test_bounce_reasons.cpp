@@ -473,3 +473,41 @@ TEST(BounceReasons, AuNamesTheAddressOnlyForAMissingMailbox) {
     EXPECT_EQ(c.recipients[0].reason, "userunknown");
     EXPECT_TRUE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, DocomoUnknownUserNeedsTheCommand) {
+    // NTT docomo answers "550 Unknown user" both to RCPT TO for a missing mailbox and
+    // after DATA when the subscriber's reception settings refuse the sender.
+    auto block = [](const std::string& rcpt, const std::string& status, const std::string& remote) {
+        return "Final-Recipient: rfc822; " + rcpt + "\nAction: failed\nStatus: " + status +
+               "\nRemote-MTA: dns; " + remote + "\nDiagnostic-Code: smtp; 550 Unknown user " +
+               rcpt + "\n";
+    };
+    // No command known: not evidence of a missing mailbox.
+    auto c = classify(report("The following message to <bob@docomo.ne.jp> was undeliverable.\n",
+                             block("bob@docomo.ne.jp", "5.3.0", "mfsmax.docomo.ne.jp")));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "filtered");
+    EXPECT_FALSE(c.recipients[0].hard);
+    // After DATA: the sender was refused.
+    c =
+        classify(report("<bob@rcpt.example>: host mfsmax.docomo.ne.jp[192.0.2.1] said: 550 Unknown "
+                        "user bob@rcpt.example (in reply to end of DATA command)\n",
+                        block("bob@rcpt.example", "5.0.0", "mfsmax.docomo.ne.jp")));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "rejected");
+    EXPECT_FALSE(c.recipients[0].hard);
+    // In answer to RCPT TO: the mailbox does not exist.
+    c =
+        classify(report("<bob@docomo.ne.jp>: host mfsmax.docomo.ne.jp[192.0.2.1] said: 550 Unknown "
+                        "user bob@docomo.ne.jp (in reply to RCPT TO command)\n",
+                        block("bob@docomo.ne.jp", "5.0.0", "mfsmax.docomo.ne.jp")));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+    // Elsewhere "unknown user" is written only about missing mailboxes.
+    c = classify(report("The following message to <bob@rcpt.example> was undeliverable.\n",
+                        block("bob@rcpt.example", "5.3.0", "mx.rcpt.example")));
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+}
