@@ -1,11 +1,7 @@
 // backstop-milter: signs outbound envelope senders (BATV, SRS) on relay hosts and
 // refuses backscatter on the inbound MX. Options, socket, privileges, signals.
-#include <libmilter/mfapi.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,11 +16,12 @@
 #include "backstop/config.hpp"
 #include "backstop/policy.hpp"
 #include "backstop/state.hpp"
-#include "callbacks.hpp"
+#include "listener.hpp"
 #include "log.hpp"
 #include "notify.hpp"
 #include "policy_holder.hpp"
 #include "privileges.hpp"
+#include "server.hpp"
 #include "stats_server.hpp"
 
 namespace {
@@ -66,18 +63,25 @@ std::string state_identity(const Config& c) {
 
 void reload(const Args& args);
 
-// SIGUSR1 is blocked in every thread and taken here, so reload never runs inside
-// a signal handler and libmilter's own signal thread keeps SIGHUP/SIGTERM.
-void reload_loop(Args args) {
+// Every signal we act on is blocked in every thread and taken here, so neither a
+// reload nor a stop ever runs inside a signal handler.
+void signal_loop(Args args, Server* server) {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
+    for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, sig);
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
-        notify_systemd("RELOADING=1");
-        reload(args);
-        notify_systemd("READY=1");
+        if (sig == SIGUSR1) {
+            notify_systemd("RELOADING=1");
+            reload(args);
+            notify_systemd("READY=1");
+            continue;
+        }
+        log(LogLevel::info, std::string("signal ") + strsignal(sig) + ": stopping");
+        notify_systemd("STOPPING=1");
+        server->stop();
+        return;
     }
 }
 
@@ -108,34 +112,6 @@ void reload(const Args& args) {
             "configuration reloaded from " +
                 (args.config_path.empty() ? std::string("command line") : args.config_path));
     }
-}
-
-// libmilter sends each end-of-message modification as its own write. With Nagle
-// on, the final reply waits for the MTA's delayed ACK of the previous packet
-// (~40 ms a message on Linux). libmilter offers no hook on its sockets, so set
-// TCP_NODELAY on the listening socket it opened; accepted sockets inherit it.
-void disable_nagle_on_listener() {
-    for (int fd = 0; fd < 1024; ++fd) {
-        int listening = 0, type = 0;
-        socklen_t len = sizeof listening;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-            continue;
-        len = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
-        sockaddr_storage addr{};
-        len = sizeof addr;
-        if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
-        if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) continue;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-}
-
-std::string unix_socket_path(const std::string& spec) {
-    for (const char* prefix : {"unix:", "local:"}) {
-        if (spec.rfind(prefix, 0) == 0) return spec.substr(std::strlen(prefix));
-    }
-    return {};
 }
 
 int run(int argc, char** argv) {
@@ -199,20 +175,21 @@ int run(int argc, char** argv) {
         current_policy().set_state(*store, state_identity(cfg));
     }
 
-    if (smfi_setconn(const_cast<char*>(cfg.socket.c_str())) != MI_SUCCESS ||
-        smfi_register(*filter_description()) != MI_SUCCESS) {
-        std::cerr << "backstop-milter: cannot set up the milter on " << cfg.socket << "\n";
+    ListenSpec spec;
+    std::string why;
+    if (!parse_listen_spec(cfg.socket, spec, why)) {
+        std::cerr << "backstop-milter: socket: " << why << "\n";
         return 1;
     }
-    if (smfi_opensocket(true) != MI_SUCCESS) {
-        std::cerr << "backstop-milter: cannot open socket " << cfg.socket << "\n";
+    const int listener = open_listener(spec, why);
+    if (listener < 0) {
+        std::cerr << "backstop-milter: cannot open socket " << cfg.socket << ": " << why << "\n";
         return 1;
     }
-    disable_nagle_on_listener();
-    if (std::string path = unix_socket_path(cfg.socket); !path.empty()) {
-        if (auto why = set_socket_permissions(path, cfg.socket_mode, cfg.socket_group);
-            !why.empty()) {
-            std::cerr << "backstop-milter: " << why << "\n";
+    if (spec.kind == ListenSpec::Kind::unix_path) {
+        if (auto e = set_socket_permissions(spec.path, cfg.socket_mode, cfg.socket_group);
+            !e.empty()) {
+            std::cerr << "backstop-milter: " << e << "\n";
             return 1;
         }
     }
@@ -231,18 +208,21 @@ int run(int argc, char** argv) {
             return 1;
         }
     }
-    // Block the signals libmilter's own thread waits for (HUP, TERM, INT) and our
-    // SIGUSR1 before any thread starts, so every thread inherits the mask and none
-    // of them is killed by a signal meant for a sigwait().
+    // Block the signals the signal thread waits for before any thread starts, so
+    // every thread inherits the mask and none of them is killed by one.
     sigset_t set;
     sigemptyset(&set);
     for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, sig);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread(reload_loop, args).detach();
+    signal(SIGPIPE, SIG_IGN);
+
+    static SystemClock clock;
+    Server server(current_policy(), daemon_metrics(), clock, ServerOptions{});
+    std::thread(signal_loop, args, &server).detach();
 
     if (!cfg.stats_socket.empty()) {
-        if (auto why = start_stats_server(cfg.stats_socket); !why.empty()) {
-            log(LogLevel::error, why);
+        if (auto e = start_stats_server(cfg.stats_socket); !e.empty()) {
+            log(LogLevel::error, e);
             return 1;
         }
     }
@@ -250,14 +230,20 @@ int run(int argc, char** argv) {
     // The socket is open: an MTA that connects now waits in the backlog, so systemd
     // may start the MTA (Type=notify).
     notify_systemd("READY=1\nMAINPID=" + std::to_string(getpid()));
-    int rc = smfi_main();
-    notify_systemd("STOPPING=1");
+    int rc = 0;
+    try {
+        server.serve(listener);
+    } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("cannot serve: ") + e.what());
+        rc = 1;
+    }
+    if (spec.kind == ListenSpec::Kind::unix_path) unlink(spec.path.c_str());
     log(LogLevel::info, "stopped");
-    // smfi_main returns while libmilter's worker threads may still be finishing a
-    // callback: running static destructors (the policy, the metrics) under them
+    // Worker threads may still be finishing a command of a connection the MTA
+    // abandoned: running static destructors (the policy, the metrics) under them
     // would be a use after free. Leave without them.
     std::fflush(nullptr);
-    std::_Exit(rc == MI_SUCCESS ? 0 : 1);
+    std::_Exit(rc);
 }
 
 }  // namespace

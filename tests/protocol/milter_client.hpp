@@ -153,7 +153,8 @@ struct ClientOptions {
     std::chrono::milliseconds timeout{10000};  // every read and write
     std::uint32_t version = 6;
     std::uint32_t actions = milter::kAllActions;
-    std::uint32_t protocol = milter::kOfferAllSteps;
+    // As Postfix and Sendmail offer: every step may be skipped or left unanswered.
+    std::uint32_t protocol = milter::kOfferAllSteps | milter::kAllNoReply;
 };
 
 // A whole message for send_message(): macros are sent with the step they belong to,

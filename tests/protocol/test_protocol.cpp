@@ -729,13 +729,30 @@ TEST_F(ProtocolTest, DisconnectsMidStreamDoNotKillTheDaemon) {
     expect_still_serving(*milter_);
 }
 
-TEST_F(ProtocolTest, OfferingNoReplyFlagsStillWorks) {
-    // Postfix offers the NR_* flags; whatever the daemon picks, the outcome is the same.
+TEST_F(ProtocolTest, NoReplyStepsAgreedWhenOffered) {
+    // Header, end of headers and body never refuse anything, so the MTA need not
+    // wait for their answers; mail, rcpt and end of message are always answered.
+    auto client = milter_->client();
+    auto agreed = client.negotiate();
+    EXPECT_TRUE(agreed.protocol & milter::kNrHeader);
+    EXPECT_TRUE(agreed.protocol & milter::kNrEoh);
+    EXPECT_TRUE(agreed.protocol & milter::kNrBody);
+    EXPECT_FALSE(agreed.protocol & milter::kNrMail);
+    EXPECT_FALSE(agreed.protocol & milter::kNrRcpt);
+    client.quit();
+}
+
+TEST_F(ProtocolTest, WithoutNoReplyFlagsEveryStepIsAnswered) {
+    // An MTA that offers no NR_* flag (an older one) gets an answer to every step.
     ClientOptions options;
-    options.protocol = milter::kOfferAllSteps | milter::kAllNoReply;
+    options.protocol = milter::kOfferAllSteps;
     auto client = milter_->client(options);
     auto t = client.send_message(outbound("alice@ours.example", {"bob@remote.example"}));
     client.quit();
+    ASSERT_FALSE(t.headers.empty());
+    for (const auto& h : t.headers) EXPECT_EQ(h.action, Action::continue_);
+    ASSERT_FALSE(t.body.empty());
+    EXPECT_EQ(t.body[0].action, Action::continue_);
     ASSERT_TRUE(t.eom.has_value());
     ASSERT_TRUE(t.eom->new_sender.has_value());
     EXPECT_TRUE(t.eom->new_sender->starts_with("<prvs=1"));

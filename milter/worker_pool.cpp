@@ -1,0 +1,46 @@
+#include "worker_pool.hpp"
+
+namespace backstop::milter {
+
+WorkerPool::~WorkerPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::post(std::function<void()> task) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        tasks_.push_back(std::move(task));
+        // Queued tasks are counted against idle threads, so a burst gets threads.
+        if (idle_ < tasks_.size() && threads_.size() < max_threads_) {
+            threads_.emplace_back([this] { run(); });
+        }
+    }
+    wake_.notify_one();
+}
+
+std::size_t WorkerPool::threads() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return threads_.size();
+}
+
+void WorkerPool::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        ++idle_;
+        wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        --idle_;
+        if (tasks_.empty()) return;  // stopping
+        auto task = std::move(tasks_.front());
+        tasks_.pop_front();
+        lock.unlock();
+        task();
+        lock.lock();
+    }
+}
+
+}  // namespace backstop::milter
