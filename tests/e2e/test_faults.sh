@@ -335,7 +335,7 @@ final_reply() { grep -E '^(RCPT [45]|DATA)' "$E2E_DIR/$1.out" | tail -n 1; }
 
 # (4a) A 50 MB bounce to a valid tag: delivered, and the milter's memory stays
 # bounded. It reads at most [classify] max-bytes (512 KiB) of a message; the rest of
-# the body only streams through libmilter's 64 KiB chunks. So the peak RSS (VmHWM,
+# the body only streams through the protocol's 64 KiB chunks. So the peak RSS (VmHWM,
 # reset to the current RSS before sending) may grow by a few MB of buffers and
 # copies, never by the message: 16 MB of growth is generous, and a milter that kept
 # the body would need 50. The whole process stays under 64 MB.

@@ -213,7 +213,7 @@ void MilterProcess::wait_ready() {
             ClientOptions quick;
             quick.timeout = std::chrono::milliseconds(500);
             auto probe = connect(quick);
-            return;  // closing without a word is fine for libmilter
+            return;  // closing without a word is fine for the daemon
         } catch (const MilterError&) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -235,7 +235,7 @@ bool MilterProcess::alive() {
 int MilterProcess::terminate(std::chrono::milliseconds grace) {
     if (!alive()) return -1;
     ::kill(pid_, SIGTERM);
-    // libmilter notices a stop request only between polls: allow it some seconds.
+    // It lets messages under way finish first (up to 10 s).
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (alive() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,5 +1,5 @@
 // `user = NAME`: the daemon really runs as that user once it serves, in every
-// thread (libmilter's workers and signal thread, the reload and stats threads).
+// thread (the event loops, the signal thread, the stats thread).
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -49,7 +49,7 @@ TEST(Privileges, RunsAsConfiguredUserInEveryThread) {
     MilterProcess milter(s);
     ASSERT_TRUE(milter.wait_for_log("as nobody", std::chrono::seconds(5))) << milter.log();
 
-    // Serve one message first, so libmilter's worker thread exists too.
+    // Serve one message first, so every thread has done some work.
     auto client = milter.client();
     Message m;
     m.client_addr = "127.0.0.1";

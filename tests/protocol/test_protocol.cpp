@@ -100,8 +100,7 @@ std::vector<std::string> message_log_lines(const std::string& log, const std::st
     return out;
 }
 
-// One daemon per test, with its own config and port. Starting it is quick; stopping
-// takes libmilter a few seconds (it notices SIGTERM between polls).
+// One daemon per test, with its own config and port.
 class ProtocolTest : public ::testing::Test {
   protected:
     void SetUp() override { milter_ = std::make_unique<MilterProcess>(settings()); }
@@ -772,6 +771,27 @@ TEST_F(ProtocolTest, SigtermStopsCleanly) {
     EXPECT_EQ(milter_->terminate(std::chrono::seconds(10)), 0)
         << "no clean exit within 10 s of SIGTERM";
     milter_ = std::make_unique<MilterProcess>();  // TearDown wants a live daemon
+}
+
+TEST_F(ProtocolTest, SigtermLetsTheMessageUnderWayFinish) {
+    // A message between MAIL and end of message when SIGTERM comes still gets its
+    // answer (signed), new connections are refused, then the daemon exits.
+    auto client = milter_->client();
+    client.conn("localhost", '4', 40000, kInternalAddr);
+    ASSERT_TRUE(client.mail({"<alice@ours.example>"}).proceeds());
+    ASSERT_TRUE(client.rcpt({"<bob@remote.example>"}).proceeds());
+    milter_->signal(SIGTERM);
+    ASSERT_TRUE(milter_->wait_for_log("stopping", std::chrono::seconds(10))) << milter_->log();
+    EXPECT_THROW(milter_->client(), MilterError) << "still accepting after SIGTERM";
+    client.header("From", "alice@ours.example");
+    client.eoh();
+    client.body("hello\r\n");
+    EomResult eom = client.eom();
+    ASSERT_TRUE(eom.new_sender.has_value()) << milter_->log();
+    EXPECT_TRUE(eom.new_sender->starts_with("<prvs=1"));
+    client.quit();
+    EXPECT_EQ(milter_->terminate(std::chrono::seconds(15)), 0) << milter_->log();
+    milter_ = std::make_unique<MilterProcess>();
 }
 
 // --- Sockets and command line ----------------------------------------------------------

@@ -1,4 +1,4 @@
-// A fake MTA for Session tests: runs SMTP transactions as libmilter would report
+// A fake MTA for Session tests: runs SMTP transactions as the milter engine reports
 // them and records every decision, with key files written to a private temp dir.
 #pragma once
 
