@@ -229,6 +229,8 @@ void Server::accept_all(Loop& loop) {
 
 void Server::drive(Conn* c, bool on_worker) {
     char buf[65536];
+    bool drained = false;        // the socket had no more bytes at the last read
+    bool need_quickack = false;  // bytes came in and no answer has gone out since
     for (;;) {
         if (c->pending) {
             proto::Packet p = *c->pending;
@@ -260,6 +262,7 @@ void Server::drive(Conn* c, bool on_worker) {
             close_conn(c);
             return;
         }
+        const bool answered = !c->out.empty();
         if (!flush(c)) {
             close_conn(c);
             return;
@@ -268,17 +271,29 @@ void Server::drive(Conn* c, bool on_worker) {
             arm(c, EPOLLOUT);  // the MTA is not reading: wait, read nothing more
             return;
         }
+        if (answered) {
+            need_quickack = false;  // the answer carried the ACK
+        } else if (need_quickack) {
+            int one = 1;
+            setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+            need_quickack = false;
+        }
+        if (drained) {
+            // The last read took less than the buffer: the socket is empty. Wait for
+            // more instead of asking again (one read that would only say EAGAIN).
+            arm(c, EPOLLIN);
+            return;
+        }
         ssize_t n = read(c->fd, buf, sizeof buf);
         if (n > 0) {
             c->reader.append(std::string_view(buf, std::size_t(n)));
             c->last_active.store(steady_seconds(), std::memory_order_relaxed);
-            if (c->tcp) {
-                // The MTA writes macro packets, which get no reply, just before the
-                // command they belong to. Acknowledge at once, or with Nagle on its
-                // side the command waits for our delayed ACK (40 ms on Linux).
-                int one = 1;
-                setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-            }
+            drained = std::size_t(n) < sizeof buf;
+            // The MTA writes macro packets, which get no answer, just before the
+            // command they belong to. Unless an answer of ours carries the ACK, send
+            // it now: with Nagle on the MTA's side, its next packet would otherwise
+            // wait for our delayed ACK (40 ms on Linux).
+            need_quickack = c->tcp;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
