@@ -33,7 +33,13 @@ void PacketReader::append(std::string_view bytes) {
     // Drop what was returned before, so the buffer holds at most one packet plus
     // one read's worth of bytes.
     if (start_ > 0) {
-        buffer_.erase(0, start_);
+        if (start_ == buffer_.size() && buffer_.capacity() > 16384) {
+            // An idle connection keeps no body-chunk-sized buffer: with hundreds of
+            // connections that would be most of the daemon's memory.
+            std::string().swap(buffer_);
+        } else {
+            buffer_.erase(0, start_);
+        }
         start_ = 0;
     }
     buffer_.append(bytes);
