@@ -398,6 +398,38 @@ TEST_F(MilterConnection, QueueIdFromMacroInLogLines) {
     EXPECT_NE(text.find("NOQUEUE: direction=outbound"), std::string::npos) << text;
 }
 
+// The queue id is asked for at end of message only, so at the next message's RCPT
+// no 'i' has come yet: a refusal then is NOQUEUE, never the earlier message's id
+// (libmilter forgets the macros of the later stages at each MAIL, RCPT, HELO and
+// connect).
+TEST_F(MilterConnection, QueueIdOfAnEarlierMessageIsNotReused) {
+    StderrCapture log(dir);
+    negotiate();
+    connect("198.51.100.7");
+    mail("<carol@remote.example>");
+    rcpt("<bob@ours.example>");
+    EXPECT_EQ(codes(eom("4FIRSTQ1")), "c");
+    mail("<>");
+    EXPECT_EQ(codes(rcpt("<alice@ours.example>")), "y");
+    const std::string text = log.text();
+    EXPECT_NE(text.find("4FIRSTQ1: direction=inbound"), std::string::npos) << text;
+    EXPECT_EQ(text.find("4FIRSTQ1: rcpt="), std::string::npos) << text;
+    EXPECT_NE(text.find("NOQUEUE: rcpt=<alice@ours.example> refused"), std::string::npos) << text;
+}
+
+// Likewise a new connect forgets the MAIL-stage macros of the connection before.
+TEST_F(MilterConnection, AuthOfAnEarlierConnectionIsNotReused) {
+    negotiate();
+    connect("198.51.100.7");
+    mail("<alice@ours.example>", "alice");
+    rcpt("<bob@remote.example>");
+    EXPECT_EQ(codes(eom()), "ec");
+    connect("198.51.100.8");  // no macro packet before this MAIL
+    mail("<alice@ours.example>");
+    rcpt("<bob@remote.example>");
+    EXPECT_EQ(codes(eom()), "c");
+}
+
 TEST_F(MilterConnection, QuitNewConnectionStartsAFreshSession) {
     negotiate();
     connect("192.0.2.10");
