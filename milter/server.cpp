@@ -73,6 +73,17 @@ Server::Server(const PolicyHolder& holder, Metrics& metrics, const Clock& clock,
 Server::~Server() {
     for (auto& l : loops_) {
         if (l->thread.joinable()) l->thread.join();
+    }
+    // A worker may still hold a connection (serve() stops waiting at the grace
+    // time): it re-arms or closes it through its Loop, so the workers end first.
+    workers_.join();
+    // Connections still open when serve() returned: the MTA sees them close.
+    for (auto& l : loops_) {
+        for (Conn* c : l->conns) {
+            close(c->fd);
+            delete c;
+        }
+        l->conns.clear();
         if (l->epoll >= 0) close(l->epoll);
         if (l->wake >= 0) close(l->wake);
     }

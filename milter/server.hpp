@@ -29,6 +29,8 @@ struct ServerOptions {
 class Server {
   public:
     Server(const PolicyHolder& holder, Metrics& metrics, const Clock& clock, ServerOptions options);
+    // After serve() returned: waits for commands still running on workers, then
+    // closes the MTA connections still open.
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -546,6 +547,85 @@ TEST_F(MilterServer, UnixListenerRefusesConnectionsAfterStop) {
     server->stop();
     ASSERT_TRUE(wait_served());
     EXPECT_THROW(connect_raw(), bt::MilterError);
+}
+
+// A state store whose counters wait until released: a command on a worker that
+// outlives the grace time.
+class BlockingStore final : public backstop::StateStore {
+  public:
+    explicit BlockingStore(std::shared_ptr<backstop::StateStore> inner)
+        : inner_(std::move(inner)) {}
+    backstop::Result<std::uint64_t, backstop::Failure> hit(const std::string& key,
+                                                           backstop::UnixTime now,
+                                                           backstop::UnixTime window) override {
+        std::unique_lock<std::mutex> lock(mutex_);
+        entered_ = true;
+        changed_.notify_all();
+        changed_.wait(lock, [this] { return released_; });
+        return inner_->hit(key, now, window);
+    }
+    backstop::Result<bool, backstop::Failure> record_bounce(const std::string& a,
+                                                            const std::string& s,
+                                                            const std::string& r,
+                                                            backstop::UnixTime now) override {
+        return inner_->record_bounce(a, s, r, now);
+    }
+    backstop::Result<std::optional<backstop::BounceRecord>, backstop::Failure> bounce(
+        const std::string& a, backstop::UnixTime now) override {
+        return inner_->bounce(a, now);
+    }
+    backstop::Result<std::vector<backstop::BounceRecord>, backstop::Failure> bounces(
+        backstop::UnixTime now) override {
+        return inner_->bounces(now);
+    }
+    backstop::Result<bool, backstop::Failure> forget(const std::string& a) override {
+        return inner_->forget(a);
+    }
+
+    bool wait_entered() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return changed_.wait_for(lock, kHangGuard, [this] { return entered_; });
+    }
+    void release() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        released_ = true;
+        changed_.notify_all();
+    }
+
+  private:
+    std::shared_ptr<backstop::StateStore> inner_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool entered_ = false;
+    bool released_ = false;
+};
+
+// serve() gives up on a message at the grace time while its RCPT still runs on a
+// worker. Destroying the Server then waits for that worker (which re-arms its
+// connection through the Loop) and closes every connection still open, the idle
+// one too.
+TEST_F(MilterServer, DestroyingTheServerClosesItsConnectionsAfterTheWorkers) {
+    config.state = "sqlite:" + dir.file("state.db");  // RCPT runs on a worker
+    auto o = options();
+    o.stop_grace_seconds = 1;
+    ASSERT_TRUE(start(o));
+    auto store = std::make_shared<BlockingStore>(holder.state());
+    holder.set_state(store, "blocking");
+    auto idle = client();
+    ASSERT_TRUE(idle.conn("relay", '4', 1, "192.0.2.10").proceeds());
+    auto busy = client();
+    ASSERT_TRUE(busy.conn("mx.remote.example", '4', 1, "198.51.100.7").proceeds());
+    ASSERT_TRUE(busy.mail({"<>"}).proceeds());
+    busy.send_packet('R', "<" + tag("alice@ours.example") + ">" + std::string(1, '\0'));
+    ASSERT_TRUE(store->wait_entered());
+    server->stop();
+    ASSERT_TRUE(wait_served());  // at the grace time, the worker still busy
+    std::thread destroy([this] { server.reset(); });
+    std::this_thread::sleep_for(200ms);  // let the destructor start before the release
+    store->release();
+    destroy.join();
+    EXPECT_TRUE(idle.wait_closed(30s));
+    EXPECT_TRUE(busy.wait_closed(30s));  // after the RCPT's answer
 }
 
 // ---- Listen specs and opening the listener ----
