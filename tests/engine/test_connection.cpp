@@ -548,6 +548,9 @@ TEST_F(MilterConnection, MayBlockOnlyWithAStoreOutsideOrSpf) {
     config.state = "sqlite:" + dir.file("state.db");
     start();
     check(true);
+    config.state = "redis://127.0.0.1:1/0";  // connects lazily: no server needed here
+    start();
+    check(true);
     config.state = "memory";
     config.srs_spf_check = true;
     config.srs_spf_relay_address = "192.0.2.1";
