@@ -69,15 +69,18 @@ void Connection::handle(const proto::Packet& p, std::string& out) {
                 store_macros(p.data);
                 return;
             case proto::cmd::connect:
+                forget_later_macros(p.command);
                 connect(p.data, out);
                 return;
             case proto::cmd::helo: {
+                forget_later_macros(p.command);
                 if (!session_) break;
                 auto args = proto::split_strings(p.data);
                 answer(session_->helo(args.empty() ? std::string_view() : args[0]), out);
                 return;
             }
             case proto::cmd::mail: {
+                forget_later_macros(p.command);
                 if (!session_) break;
                 auto args = proto::split_strings(p.data);
                 in_message_ = true;
@@ -87,6 +90,7 @@ void Connection::handle(const proto::Packet& p, std::string& out) {
                 return;
             }
             case proto::cmd::rcpt: {
+                forget_later_macros(p.command);
                 if (!session_) break;
                 auto args = proto::split_strings(p.data);
                 std::string_view rcpt = args.empty() ? std::string_view() : args[0];
@@ -220,6 +224,20 @@ void Connection::store_macros(std::string_view data) {
         }
     }
     macros_.emplace(macros_.begin(), command, std::move(list));
+}
+
+// The macros of a later stage belong to an earlier message or connection: the
+// queue id (asked for at end of message only) of the message before must not name
+// this one's refusals, nor an earlier client's {auth_authen} make this one
+// outbound. Stage order as libmilter's: connect, HELO, MAIL, RCPT, DATA, EOM, EOH.
+void Connection::forget_later_macros(char command) {
+    static constexpr std::string_view kStages = "CHMRTEN";
+    const std::size_t stage = kStages.find(command);
+    if (stage == std::string_view::npos) return;
+    std::erase_if(macros_, [&](const auto& m) {
+        const std::size_t s = kStages.find(m.first);
+        return s != std::string_view::npos && s > stage;
+    });
 }
 
 std::string Connection::macro(std::string_view name) const {

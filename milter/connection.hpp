@@ -45,6 +45,8 @@ class Connection {
     void connect(std::string_view data, std::string& out);
     void end_of_message(std::string_view data, std::string& out);
     void store_macros(std::string_view data);
+    // Drops the macros of the stages after this command's, as libmilter does.
+    void forget_later_macros(char command);
     std::string macro(std::string_view name) const;
     // Appends the reply for a decision (nothing when no_reply_flag was agreed).
     void answer(const Decision& d, std::string& out, std::uint32_t no_reply_flag = 0);

@@ -40,15 +40,19 @@ void* const kWakeTag = reinterpret_cast<void*>(2);
 
 struct Server::Loop {
     int epoll = -1;
-    int wake = -1;  // eventfd: stop
+    int wake = -1;  // eventfd: stop, or connections handed back in rearm
     std::thread thread;
-    std::mutex mutex;  // guards conns (the idle sweep reads it)
+    std::mutex mutex;  // guards conns (the idle sweep reads it) and rearm
     std::unordered_set<Conn*> conns;
+    // Connections a worker is done with, and the events to wait for: the loop
+    // re-arms them itself (see arm()).
+    std::vector<std::pair<Conn*, unsigned>> rearm;
 };
 
 // Owned by exactly one thread at a time: every descriptor is armed EPOLLONESHOT,
 // so an event hands the connection to the loop that saw it, and a blocking
-// command hands it on to a worker; whoever holds it re-arms it or closes it.
+// command hands it on to a worker; whoever holds it closes it, or has it re-armed
+// (a worker through its loop, see arm()).
 struct Server::Conn {
     Conn(const PolicyHolder& h, Metrics& m, const Clock& c) : protocol(h, m, c) {}
     int fd = -1;
@@ -73,6 +77,18 @@ Server::Server(const PolicyHolder& holder, Metrics& metrics, const Clock& clock,
 Server::~Server() {
     for (auto& l : loops_) {
         if (l->thread.joinable()) l->thread.join();
+    }
+    // A worker may still hold a connection (serve() stops waiting at the grace
+    // time): it re-arms or closes it through its Loop, so the workers end first.
+    workers_.join();
+    // Connections still open when serve() returned: the MTA sees them close.
+    for (auto& l : loops_) {
+        for (Conn* c : l->conns) {
+            close(c->fd);
+            delete c;
+        }
+        l->conns.clear();
+        l->rearm.clear();
         if (l->epoll >= 0) close(l->epoll);
         if (l->wake >= 0) close(l->wake);
     }
@@ -160,6 +176,12 @@ void Server::run_loop(Loop& loop) {
                 std::uint64_t v;
                 while (read(loop.wake, &v, sizeof v) > 0) {
                 }
+                std::vector<std::pair<Conn*, unsigned>> back;
+                {
+                    std::lock_guard<std::mutex> lock(loop.mutex);
+                    back.swap(loop.rearm);
+                }
+                for (auto [c, events] : back) arm(c, events, false);
                 continue;
             }
             if (tag == kListenerTag) {
@@ -173,7 +195,7 @@ void Server::run_loop(Loop& loop) {
                     continue;
                 }
                 if (!c->out.empty()) {
-                    arm(c, EPOLLOUT);
+                    arm(c, EPOLLOUT, false);
                     continue;
                 }
             }
@@ -268,7 +290,7 @@ void Server::drive(Conn* c, bool on_worker) {
             return;
         }
         if (!c->out.empty()) {
-            arm(c, EPOLLOUT);  // the MTA is not reading: wait, read nothing more
+            arm(c, EPOLLOUT, on_worker);  // the MTA is not reading: wait, read nothing more
             return;
         }
         if (answered) {
@@ -298,7 +320,7 @@ void Server::drive(Conn* c, bool on_worker) {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            arm(c, EPOLLIN);
+            arm(c, EPOLLIN, on_worker);
             return;
         }
         close_conn(c);  // EOF or error: the MTA went away
@@ -323,7 +345,22 @@ bool Server::flush(Conn* c) {
     return true;
 }
 
-void Server::arm(Conn* c, unsigned events) {
+void Server::arm(Conn* c, unsigned events, bool on_worker) {
+    if (on_worker) {
+        // Hand it back to its loop, which re-arms it: a worker's EPOLL_CTL_MOD would
+        // pass the connection to the loop through the kernel alone, an ordering that
+        // neither the C++ memory model nor ThreadSanitizer sees. Through the loop's
+        // mutex, each hand-off is one they check.
+        {
+            std::lock_guard<std::mutex> lock(c->loop->mutex);
+            c->loop->rearm.emplace_back(c, events);
+        }
+        std::uint64_t one = 1;
+        if (write(c->loop->wake, &one, sizeof one) < 0) {
+            // Only when the counter is full: the loop has a wake-up pending anyway.
+        }
+        return;
+    }
     epoll_event ev{};
     ev.events = events | EPOLLONESHOT;
     ev.data.ptr = c;

@@ -29,6 +29,8 @@ struct ServerOptions {
 class Server {
   public:
     Server(const PolicyHolder& holder, Metrics& metrics, const Clock& clock, ServerOptions options);
+    // After serve() returned: waits for commands still running on workers, then
+    // closes the MTA connections still open.
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -51,7 +53,8 @@ class Server {
     void accept_all(Loop& loop);
     void drive(Conn* c, bool on_worker);
     bool flush(Conn* c);
-    void arm(Conn* c, unsigned events);
+    // Waits for events on c again; on_worker: through c's loop (the caller gives c up).
+    void arm(Conn* c, unsigned events, bool on_worker);
     void close_conn(Conn* c);
     void sweep_idle(Loop& loop);
 

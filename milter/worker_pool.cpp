@@ -3,12 +3,18 @@
 namespace backstop::milter {
 
 WorkerPool::~WorkerPool() {
+    join();
+}
+
+void WorkerPool::join() {
+    std::vector<std::thread> threads;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stopping_ = true;
+        threads.swap(threads_);
     }
     wake_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads) t.join();
 }
 
 void WorkerPool::post(std::function<void()> task) {

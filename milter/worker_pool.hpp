@@ -23,6 +23,9 @@ class WorkerPool {
 
     // Runs task on a pool thread; tasks beyond the limit wait in order.
     void post(std::function<void()> task);
+    // Lets the tasks already posted finish, then ends every thread. Nothing may be
+    // posted after; the destructor does it too.
+    void join();
     std::size_t threads() const;
 
   private:

@@ -1,0 +1,226 @@
+// libFuzzer: the milter protocol from the MTA's side. The input bytes, split into a
+// few appends, go through a PacketReader and every packet to a Connection with a
+// real Policy (SRS and BATV on). Invariants: no crash; everything written parses as
+// reply packets (length >= 1, a known reply code, well-formed data); nothing more is
+// written once the connection is finished.
+//
+// The first input byte steers the run: bit 0 starts the stream with a valid
+// negotiation (so the fuzzer gets past it half of the time), bit 1 offers no NR_*
+// flags, bit 2 no SETSYMLIST, bit 3 picks the second policy (tag/discard actions,
+// small storm and replay limits), bits 4-7 seed where the stream is cut.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "backstop/clock.hpp"
+#include "backstop/config.hpp"
+#include "backstop/metrics.hpp"
+#include "backstop/policy.hpp"
+#include "backstop/state.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "policy_holder.hpp"
+#include "protocol.hpp"
+
+namespace {
+
+namespace proto = backstop::milter::proto;
+
+struct Env {
+    std::shared_ptr<const backstop::Policy> strict;
+    std::shared_ptr<const backstop::Policy> lenient;
+};
+
+const Env& env() {
+    static const Env e = [] {
+        char dir[] = "/tmp/backstop-fuzz-milter-XXXXXX";
+        std::string d = mkdtemp(dir);
+        auto write = [&](const std::string& name, const std::string& text) {
+            std::string path = d + "/" + name;
+            std::ofstream(path) << text;
+            chmod(path.c_str(), 0600);
+            return path;
+        };
+        backstop::Config c;
+        c.local_domains = {"ours.example"};
+        c.internal_networks = "192.0.2.0/24";
+        c.srs_enable = true;
+        c.srs_domain = "fwd.ours.example";
+        c.srs_secrets = write("srs", "tops3cr3t\n");
+        c.batv_enable = true;
+        c.batv_keys = write("batv", "1 secret\n");
+        Env out;
+        auto strict = backstop::Policy::build(c);
+        if (!strict) std::abort();
+        out.strict = *strict;
+        c.unsigned_bounce = backstop::Action::tag;
+        c.bad_signature = backstop::Action::discard;
+        c.storm_limit = "2/10m";
+        c.storm_action = backstop::Action::discard;
+        c.replay_limit = 1;
+        auto lenient = backstop::Policy::build(c);
+        if (!lenient) std::abort();
+        out.lenient = *lenient;
+        // The log goes to stderr, which libFuzzer needs for itself: keep it quiet
+        // (below the lowest level) unless asked for.
+        if (!std::getenv("BACKSTOP_FUZZ_LOG")) {
+            backstop::milter::log_set_level(static_cast<backstop::milter::LogLevel>(-1));
+        }
+        return out;
+    }();
+    return e;
+}
+
+std::uint32_t get_u32(std::string_view s, std::size_t at) {
+    auto b = [&](std::size_t i) { return std::uint32_t(static_cast<unsigned char>(s[at + i])); };
+    return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+std::string u32(std::uint32_t v) {
+    return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+}
+
+// One reply packet's data, by its code.
+void check_reply(char code, std::string_view data) {
+    auto one_string = [&] {
+        // A single NUL-terminated string without CR or LF.
+        if (data.empty() || data.back() != '\0') std::abort();
+        if (data.find('\0') != data.size() - 1) std::abort();
+        if (data.find_first_of("\r\n") != std::string_view::npos) std::abort();
+    };
+    switch (code) {
+        case proto::reply::accept:
+        case proto::reply::continue_:
+        case proto::reply::discard:
+        case proto::reply::reject:
+        case proto::reply::tempfail:
+            if (!data.empty()) std::abort();
+            return;
+        case proto::reply::reply_code: {
+            one_string();
+            // "4xx" or "5xx", then the text with every '%' doubled.
+            if (data.size() < 4 || (data[0] != '4' && data[0] != '5')) std::abort();
+            std::size_t run = 0;
+            for (char ch : data) {
+                if (ch == '%') {
+                    ++run;
+                } else {
+                    if (run % 2) std::abort();
+                    run = 0;
+                }
+            }
+            return;
+        }
+        case proto::reply::change_from:
+        case proto::reply::add_rcpt:
+            one_string();
+            if (data.front() != '<' || data[data.size() - 2] != '>') std::abort();
+            return;
+        case proto::reply::del_rcpt:
+            // The recipient exactly as the MTA gave it, whatever its bytes.
+            if (data.empty() || data.back() != '\0') std::abort();
+            if (data.find('\0') != data.size() - 1) std::abort();
+            return;
+        case proto::reply::add_header: {
+            // name\0value\0, both on one line
+            if (data.find_first_of("\r\n") != std::string_view::npos) std::abort();
+            std::size_t nul = data.find('\0');
+            if (nul == 0 || nul == std::string_view::npos || data.back() != '\0') std::abort();
+            if (data.find('\0', nul + 1) != data.size() - 1) std::abort();
+            return;
+        }
+        case proto::reply::change_header: {
+            // index, name\0, empty value\0 (we only remove headers)
+            if (data.size() < 6 || get_u32(data, 0) == 0) std::abort();
+            std::string_view rest = data.substr(4);
+            std::size_t nul = rest.find('\0');
+            if (nul == 0 || nul == std::string_view::npos ||
+                rest.substr(nul) != std::string_view("\0\0", 2))
+                std::abort();
+            return;
+        }
+        case proto::reply::negotiate:
+            if (data.size() < 12) std::abort();
+            if (get_u32(data, 0) < 2 || get_u32(data, 0) > proto::kVersion) std::abort();
+            return;
+        default:
+            std::abort();  // a code we never send
+    }
+}
+
+// Everything written must be whole, well-formed packets.
+void check_output(std::string_view out) {
+    while (!out.empty()) {
+        if (out.size() < 5) std::abort();
+        const std::uint32_t len = get_u32(out, 0);
+        if (len == 0 || out.size() - 4 < len) std::abort();
+        check_reply(out[4], out.substr(5, len - 1));
+        out.remove_prefix(4 + std::size_t(len));
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const Env& e = env();
+    static backstop::FixedClock clock(20779LL * 86400);
+    static backstop::Metrics metrics;
+    const std::uint8_t control = data[0];
+    std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+
+    // A fresh store per input, so that runs do not depend on each other.
+    backstop::milter::PolicyHolder holder;
+    holder.set(control & 8 ? e.lenient : e.strict);
+    auto store = backstop::open_state("memory");
+    if (!store) std::abort();
+    holder.set_state(*store, "memory");
+
+    std::string stream;
+    if (control & 1) {
+        const std::uint32_t steps = control & 2 ? 0x7ff : 0x1fffff;
+        const std::uint32_t actions = control & 4 ? 0xff : 0x1ff;
+        const std::string offer = u32(6) + u32(actions) + u32(steps);
+        stream = u32(std::uint32_t(offer.size() + 1)) + "O" + offer;
+    }
+    stream.append(input);
+
+    backstop::milter::Connection conn(holder, metrics, clock);
+    proto::PacketReader reader;
+    std::string out;
+    // Up to four appends, cut where the control byte's high bits say.
+    std::uint32_t cuts = (control >> 4) * 2654435761u + 1;
+    std::string_view rest = stream;
+    for (int piece = 0; piece < 4 && !rest.empty(); ++piece) {
+        std::size_t n = rest.size();
+        if (piece < 3) {
+            cuts = cuts * 1103515245u + 12345u;
+            n = (cuts >> 8) % (rest.size() + 1);
+        }
+        reader.append(rest.substr(0, n));
+        rest.remove_prefix(n);
+        while (!conn.finished()) {
+            auto p = reader.next();
+            if (!p) break;
+            (void)conn.may_block(p->command);
+            conn.handle(*p, out);
+        }
+        if (!reader.error().empty()) break;  // the server closes the connection here
+    }
+    // Once finished, nothing more is written, whatever comes.
+    if (conn.finished()) {
+        const std::size_t before = out.size();
+        for (char c : std::string_view("OCMREDKQLNBTAHU")) {
+            conn.handle(proto::Packet{c, std::string_view("x\0y\0", 4)}, out);
+        }
+        if (out.size() != before) std::abort();
+    }
+    check_output(out);
+    return 0;
+}
