@@ -303,7 +303,7 @@ void Server::drive(Conn* c, bool on_worker) {
         if (drained) {
             // The last read took less than the buffer: the socket is empty. Wait for
             // more instead of asking again (one read that would only say EAGAIN).
-            arm(c, EPOLLIN);
+            arm(c, EPOLLIN, on_worker);
             return;
         }
         ssize_t n = read(c->fd, buf, sizeof buf);
