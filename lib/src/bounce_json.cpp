@@ -67,7 +67,7 @@ bool parse_ses_json(std::string_view body, Classification& out) {
             r.reply_code = find_reply_code(r.diagnostic);
             if (r.status.empty()) r.status = find_status_code(r.diagnostic);
             if (!r.address.empty()) out.recipients.push_back(std::move(r));
-            if (close == std::string::npos) break;
+            if (close == std::string::npos || out.recipients.size() >= kMaxRecipients) break;
             pos = close + 1;
         }
         return true;
@@ -78,7 +78,7 @@ bool parse_ses_json(std::string_view body, Classification& out) {
         while (pos != std::string::npos) {
             std::size_t k = doc.find("\"emailAddress\"", pos);
             std::size_t end = doc.find(']', pos);
-            if (k == std::string::npos || k > end) break;
+            if (k == std::string::npos || k > end || out.about.size() >= kMaxRecipients) break;
             out.about.push_back(clean_address(json_string(doc, "emailAddress", k)));
             pos = k + 1;
         }
@@ -92,8 +92,11 @@ bool parse_ses_json(std::string_view body, Classification& out) {
         if (list != std::string::npos) {
             std::size_t end = doc.find(']', list);
             std::size_t q = doc.find('"', doc.find('[', list));
-            while (q != std::string::npos && q < end) {
+            while (q != std::string::npos && q < end && out.recipients.size() < kMaxRecipients) {
                 std::size_t e = doc.find('"', q + 1);
+                // An unterminated string ends the list: searching on from npos + 1
+                // would start over at the top of the document, forever.
+                if (e == std::string::npos) break;
                 BounceRecipient r;
                 r.address = clean_address(doc.substr(q + 1, e - q - 1));
                 r.action = "delivered";

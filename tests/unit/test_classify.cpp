@@ -2,7 +2,6 @@
 // status of the returned original, the milter-side buffer, reason helpers.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -82,14 +81,12 @@ TEST(Classify, ByteCapBoundsWork) {
     // 50 MB: a bounce whose returned original is huge. Classification looks at the
     // first max_bytes only and still finds the recipient in the notice.
     std::string msg = fixture("exim-text.eml") + std::string(50u << 20, 'x');
+    // (truncated says the rest was never looked at; no clock needed.)
     ClassifyOptions opts;
-    auto start = std::chrono::steady_clock::now();
     auto c = BounceClassifier{}.classify(msg, opts);
-    auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_TRUE(c.truncated);
     ASSERT_EQ(c.recipients.size(), 1u);
     EXPECT_EQ(c.recipients[0].address, "grace@rcpt.example");
-    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 2000);
 
     // A cap that cuts the notice: still no crash, and the message is reported truncated.
     opts.max_bytes = 400;
@@ -171,13 +168,30 @@ TEST(Classify, HostileInputStaysFast) {
     for (int i = 0; i < 2000; ++i)
         nested += "Content-Type: multipart/mixed; boundary=a" + std::to_string(i) + "\n\n--a" +
                   std::to_string(i) + "\n";
+    // No clock here: a shape that went quadratic would run into the test's timeout.
     for (const std::string* msg : {&lines, &dsn, &nested}) {
-        auto start = std::chrono::steady_clock::now();
         auto c = BounceClassifier{}.classify(*msg, {});
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-        EXPECT_LT(ms, 1000);
         EXPECT_LE(c.recipients.size(), 256u);
     }
+}
+
+TEST(Classify, UnterminatedSesRecipientEndsTheList) {
+    // Found by fuzz_classify: an Amazon SES delivery notice whose recipient string
+    // never closes made the reader search on from the top of the document, adding
+    // recipients until memory ran out (3 minutes, then std::bad_alloc, on 4 KB).
+    const std::string msg =
+        "From: MAILER-DAEMON@x.example\nSubject: Delivery\n\n"
+        "{\"notificationType\":\"Delivery\",\"mail\":{\"source\":\"a@b.example\"},"
+        "\"delivery\":{\"smtpResponse\":\"250 ok\",\"recipients\":[\"x@y.example\", \"cut";
+    auto c = BounceClassifier{}.classify(msg, {});
+    EXPECT_EQ(c.kind, MessageKind::dsn);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "x@y.example");
+    // A list of thousands stays within the recipient cap.
+    std::string many =
+        "From: MAILER-DAEMON@x.example\n\n{\"notificationType\":\"Delivery\","
+        "\"delivery\":{\"recipients\":[";
+    for (int i = 0; i < 5000; ++i) many += "\"u" + std::to_string(i) + "@y.example\",";
+    many += "]}}";
+    EXPECT_EQ(BounceClassifier{}.classify(many, {}).recipients.size(), 256u);
 }
