@@ -199,7 +199,7 @@ void Server::run_loop(Loop& loop) {
                     continue;
                 }
             }
-            drive(c, false);
+            drive_guarded(c, false);
         }
         const std::int64_t now = steady_seconds();
         if (now - last_sweep >= 5) {
@@ -222,7 +222,19 @@ void Server::accept_all(Loop& loop) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
             return;
         }
-        auto* c = new Conn(holder_, metrics_, clock_);
+        Conn* c = nullptr;
+        try {
+            c = new Conn(holder_, metrics_, clock_);
+            std::lock_guard<std::mutex> lock(loop.mutex);
+            loop.conns.insert(c);
+        } catch (const std::exception& e) {
+            // No memory for one more connection: refuse it, keep serving the others.
+            delete c;
+            close(fd);
+            metrics_.add(Counter::errors);
+            log(LogLevel::error, std::string("cannot take a connection: ") + e.what());
+            return;
+        }
         c->fd = fd;
         c->loop = &loop;
         sockaddr_storage addr{};
@@ -234,10 +246,6 @@ void Server::accept_all(Loop& loop) {
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
         c->last_active = steady_seconds();
-        {
-            std::lock_guard<std::mutex> lock(loop.mutex);
-            loop.conns.insert(c);
-        }
         ++connections_;
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLONESHOT;
@@ -247,6 +255,23 @@ void Server::accept_all(Loop& loop) {
             close_conn(c);
         }
     }
+}
+
+// Connection::handle() answers every error of the session itself; what is left
+// here (no memory, no thread for a worker) must not end the daemon: that one
+// connection is closed and the MTA applies its milter_default_action (tempfail).
+void Server::drive_guarded(Conn* c, bool on_worker) {
+    try {
+        drive(c, on_worker);
+        return;
+    } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("internal error, closing an MTA connection: ") + e.what());
+    } catch (...) {
+        log(LogLevel::error, "internal error, closing an MTA connection");
+    }
+    metrics_.add(Counter::errors);
+    c->pending.reset();
+    close_conn(c);
 }
 
 void Server::drive(Conn* c, bool on_worker) {
@@ -264,7 +289,7 @@ void Server::drive(Conn* c, bool on_worker) {
             if (!p) break;
             if (!on_worker && c->protocol.may_block(p->command)) {
                 c->pending = *p;
-                workers_.post([this, c] { drive(c, true); });
+                workers_.post([this, c] { drive_guarded(c, true); });
                 return;
             }
             c->protocol.handle(*p, c->out);

@@ -52,6 +52,7 @@ class Server {
     void run_loop(Loop& loop);
     void accept_all(Loop& loop);
     void drive(Conn* c, bool on_worker);
+    void drive_guarded(Conn* c, bool on_worker);
     bool flush(Conn* c);
     // Waits for events on c again; on_worker: through c's loop (the caller gives c up).
     void arm(Conn* c, unsigned events, bool on_worker);

@@ -1,5 +1,7 @@
 #include "worker_pool.hpp"
 
+#include <system_error>
+
 namespace backstop::milter {
 
 WorkerPool::~WorkerPool() {
@@ -23,7 +25,16 @@ void WorkerPool::post(std::function<void()> task) {
         tasks_.push_back(std::move(task));
         // Queued tasks are counted against idle threads, so a burst gets threads.
         if (idle_ < tasks_.size() && threads_.size() < max_threads_) {
-            threads_.emplace_back([this] { run(); });
+            try {
+                threads_.emplace_back([this] { run(); });
+            } catch (const std::system_error&) {
+                // No new thread (a resource limit): the threads there are take the
+                // task in turn. With none at all, the caller must know.
+                if (threads_.empty()) {
+                    tasks_.pop_back();
+                    throw;
+                }
+            }
         }
     }
     wake_.notify_one();
