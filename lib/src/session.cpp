@@ -30,6 +30,19 @@ std::string domain_of(std::string_view address) {
     return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
 }
 
+// "<alice@ours.example.>" -> "<alice@ours.example>"; anything else as it is.
+std::string without_trailing_domain_dots(std::string_view s) {
+    std::size_t end = s.size();
+    while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\t')) --end;
+    std::size_t stop = end > 0 && s[end - 1] == '>' ? end - 1 : end;
+    std::size_t cut = stop;
+    while (cut > 0 && s[cut - 1] == '.') --cut;
+    if (cut == stop || cut == 0 || s.substr(0, cut).rfind('@') == std::string_view::npos ||
+        s[cut - 1] == '@')
+        return std::string(s);
+    return std::string(s.substr(0, cut)) + std::string(s.substr(stop, end - stop));
+}
+
 }  // namespace
 
 Session::Session(std::shared_ptr<const Policy> policy, const Clock& clock)
@@ -78,9 +91,19 @@ Decision Session::mail(std::string_view sender, std::string_view auth_authen) {
     direction_ =
         (internal_client_ || !auth_authen.empty()) ? Direction::outbound : Direction::inbound;
     auto a = parse_address(sender);
+    // Postfix accepts "alice@ours.example." and queues it without the dot, so the
+    // bounces come back to the plain address: sign that one. Only trailing dots are
+    // forgiven; any other defect leaves the sender as it is.
+    if (!a && direction_ == Direction::outbound) {
+        std::string plain = without_trailing_domain_dots(sender);
+        if (plain != sender) a = parse_address(plain);
+    }
     if (!a) {
         // The MTA accepted it; we only decline to rewrite what we cannot read.
-        sender_ = printable(sender);
+        std::string_view shown = sender;
+        if (shown.size() >= 2 && shown.front() == '<' && shown.back() == '>')
+            shown = shown.substr(1, shown.size() - 2);  // the log line adds its own <>
+        sender_ = printable(shown);
         sender_null_ = false;
         return Decision::proceed();
     }

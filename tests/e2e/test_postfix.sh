@@ -27,6 +27,17 @@ case_a() {
     check_prvs_sender "a outbound-batv" "$rcpt" "alice-a.$R@ours.example"
 }
 
+# (a2) The same with a trailing dot after the domain, which Postfix accepts and queues
+# without the dot: the sender on the wire is signed for the plain address.
+case_a2() {
+    local rcpt="bob-a2.$R@remote.example"
+    if ! smtp_send 127.0.0.1 "alice-a2.$R@ours.example." "$rcpt"; then
+        e2e_fail "a2 outbound-batv-trailing-dot" "swaks failed: $(swaks_tail)"
+        return
+    fi
+    check_prvs_sender "a2 outbound-batv-trailing-dot" "$rcpt" "alice-a2.$R@ours.example"
+}
+
 # (b) A foreign sender forwarded to a foreign recipient leaves with an SRS0 sender.
 case_b() {
     local name="b forward-srs0" rcpt="dave-b.$R@elsewhere.example" file sender reversed
@@ -327,6 +338,7 @@ case_f() {
 }
 
 case_a
+case_a2
 case_b
 case_c
 case_d

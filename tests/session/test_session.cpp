@@ -65,6 +65,28 @@ TEST_F(SessionTest, OutboundLocalSenderIsBatvSigned) {
     EXPECT_NE(o.eom.log_line.find("reason=batv"), std::string::npos);
 }
 
+TEST_F(SessionTest, OutboundSenderWithTrailingDotIsSignedWithoutIt) {
+    // Postfix queues <alice@ours.example.> as alice@ours.example: bounces come back
+    // there, so that is the address to sign.
+    auto o = send(outbound("<alice@ours.example.>", {"<bob@remote.example>"}));
+    ASSERT_TRUE(o.eom.new_sender.has_value()) << o.eom.log_line;
+    EXPECT_EQ(o.eom.new_sender->rfind("prvs=", 0), 0u);
+    EXPECT_EQ(o.eom.new_sender->substr(o.eom.new_sender->size() - 19), "=alice@ours.example");
+    EXPECT_EQ(build(config)->batv()->verify(*o.eom.new_sender, kNow).status, BatvStatus::valid);
+    auto srs0 = send(outbound("carol@foreign.example..", {"dave@remote.example"}));
+    ASSERT_TRUE(srs0.eom.new_sender.has_value());
+    EXPECT_NE(srs0.eom.new_sender->find("=foreign.example=carol@"), std::string::npos);
+    // Only the dots are forgiven: other defects leave the sender alone.
+    EXPECT_FALSE(send(outbound("<alice(x)@ours.example.>", {"<bob@remote.example>"}))
+                     .eom.new_sender.has_value());
+    auto comment = send(outbound("<alice(x)@ours.example>", {"<bob@remote.example>"}));
+    EXPECT_FALSE(comment.eom.new_sender.has_value()) << *comment.eom.new_sender;
+    EXPECT_NE(comment.eom.log_line.find(" from=<alice(x)@ours.example> "), std::string::npos)
+        << comment.eom.log_line;
+    EXPECT_FALSE(send(outbound("<alice@.>", {"<bob@remote.example>"})).eom.new_sender.has_value());
+    EXPECT_FALSE(send(outbound("<alice@>", {"<bob@remote.example>"})).eom.new_sender.has_value());
+}
+
 TEST_F(SessionTest, SmtpAuthMakesAnExternalClientOutbound) {
     Transaction t = inbound("<alice@ours.example>", {"<bob@remote.example>"});
     t.auth = "alice";
