@@ -341,6 +341,19 @@ check_prvs_sender() {
     e2e_pass "$name"
 }
 
+# check_sent_signed NAME SENDER RCPT USER [DIGIT [KEYS]]: mail from SENDER, sent by an
+# internal client to RCPT, leaves signed for USER (as check_prvs_sender checks it).
+# Returns 1 when the mail could not be sent (already reported).
+check_sent_signed() {
+    local name=$1 sender=$2 rcpt=$3
+    shift 3
+    if ! smtp_send 127.0.0.1 "$sender" "$rcpt"; then
+        e2e_fail "$name" "swaks failed: $(swaks_tail)"
+        return 1
+    fi
+    check_prvs_sender "$name" "$rcpt" "$@"
+}
+
 # check_unsigned_bounce_refused NAME RCPT: a bounce from outside to the unsigned
 # local address RCPT gets 550 5.7.1 at RCPT and reaches nobody.
 check_unsigned_bounce_refused() {

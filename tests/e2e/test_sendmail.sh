@@ -163,11 +163,8 @@ R=$E2E_RUN
 # milter logs Sendmail's queue ID (macro i, asked for with smfi_setsymlist).
 case_a() {
     local rcpt="bob-a.$R@remote.example" qid
-    if ! smtp_send 127.0.0.1 "alice-a.$R@ours.example" "$rcpt"; then
-        e2e_fail "a outbound-batv" "swaks failed: $(swaks_tail)"
-        return
-    fi
-    check_prvs_sender "a outbound-batv" "$rcpt" "alice-a.$R@ours.example"
+    check_sent_signed "a outbound-batv" "alice-a.$R@ours.example" "$rcpt" \
+        "alice-a.$R@ours.example" || return
     qid=$(sed -n 's/^ *<- *250 2\.0\.0 \([A-Za-z0-9]*\) Message accepted.*/\1/p' "$E2E_DIR/swaks.out")
     if [ -n "$qid" ] && grep -q "^backstop-milter: $qid: direction=outbound" "$E2E_DIR/milter.log"; then
         e2e_pass "a queue-id-logged"
