@@ -1,7 +1,6 @@
-// Helpers for the engine tests: a private temp dir with 0600 key files, the test
-// Config and Policy (as tests/session sets them up), the MTA's side of the milter
-// protocol in bytes, a decoder for what the filter writes, and a stderr capture
-// for the log lines.
+// Helpers for the engine tests: the temp dir and test Config shared with the session
+// tests (tests/support), the MTA's side of the milter protocol in bytes, a decoder
+// for what the filter writes, and a stderr capture for the log lines.
 #pragma once
 
 #include <fcntl.h>
@@ -25,56 +24,18 @@
 #include "backstop/clock.hpp"
 #include "backstop/config.hpp"
 #include "backstop/policy.hpp"
+#include "temp_dir.hpp"
+#include "test_policy.hpp"
 
 namespace backstop::engine_test {
 
 // A fixed "now" (a day number the BATV tags of the session tests use too).
 inline constexpr UnixTime kNow = UnixTime(20779) * 86400 + 3600;
 
-class TempDir {
-  public:
-    TempDir() {
-        char tmpl[] = "/tmp/backstop-engine-XXXXXX";
-        if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const std::string& path() const { return path_; }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-    std::string write(const std::string& name, const std::string& content,
-                      mode_t mode = 0600) const {
-        std::string p = file(name);
-        std::ofstream(p) << content;
-        chmod(p.c_str(), mode);
-        return p;
-    }
-
-  private:
-    std::string path_;
-};
-
-// ours.example, SRS at fwd.ours.example, BATV; clients in 192.0.2.0/24 are internal.
-inline Config base_config(const TempDir& dir) {
-    Config c;
-    c.local_domains = {"ours.example"};
-    c.internal_networks = "192.0.2.0/24";
-    c.srs_enable = true;
-    c.srs_domain = "fwd.ours.example";
-    c.srs_secrets = dir.write("srs.secrets", "tops3cr3t\n");
-    c.batv_enable = true;
-    c.batv_keys = dir.write("batv.keys", "1 secret\n");
-    return c;
-}
-
-inline std::shared_ptr<const Policy> build(const Config& c,
-                                           std::shared_ptr<SpfChecker> spf = nullptr) {
-    auto p = Policy::build(c, std::move(spf));
-    if (!p) throw std::runtime_error(p.error().message);
-    return *p;
-}
+// The session tests' temp dir and starting config (tests/support).
+using backstop::testing::base_config;
+using backstop::testing::build;
+using backstop::testing::TempDir;
 
 // ---- The MTA's side in bytes ----
 

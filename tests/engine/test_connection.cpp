@@ -12,6 +12,7 @@
 #include "backstop/spf.hpp"
 #include "backstop/state.hpp"
 #include "connection.hpp"
+#include "dsn_report.hpp"
 #include "engine_support.hpp"
 #include "policy_holder.hpp"
 #include "protocol.hpp"
@@ -37,29 +38,11 @@ struct Negotiated {
     std::size_t size = 0;  // of the reply data
 };
 
-class PassingSpf final : public SpfChecker {
+// Any checker will do: the test only asks whether one is configured.
+class StubSpf final : public SpfChecker {
   public:
     SpfVerdict check(std::string_view, UnixTime) const override { return SpfVerdict::fail; }
 };
-
-// A minimal RFC 3464 report (as in tests/session) for the end-of-message body test.
-std::string dsn_body(const std::string& failed) {
-    return "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
-           "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-           "Reporting-MTA: dns; mx.remote.example\r\n\r\n"
-           "Final-Recipient: rfc822; " +
-           failed +
-           "\r\n"
-           "Action: failed\r\nStatus: 5.1.1\r\n"
-           "Diagnostic-Code: smtp; 550 5.1.1 <" +
-           failed +
-           ">: Recipient address rejected: User unknown\r\n\r\n"
-           "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-           "From: alice@ours.example\r\nTo: " +
-           failed +
-           "\r\nMessage-ID: <m1@ours.example>\r\n\r\n"
-           "--B--\r\n";
-}
 
 class MilterConnection : public ::testing::Test {
   protected:
@@ -336,7 +319,8 @@ TEST_F(MilterConnection, EndOfMessageDataIsTheLastBodyChunk) {
                            "multipart/report; report-type=delivery-status; boundary=\"B\""}));
         send('L', strings({"MIME-Version", "1.0"}));
         send('N');
-        auto r = eom("QID7", body_in_eom ? dsn_body("gone@remote.example") : "");
+        auto r = eom("QID7",
+                     body_in_eom ? backstop::testing::dsn_report_parts("gone@remote.example") : "");
         EXPECT_EQ(codes(r), "-+c");
         auto rec = holder.state()->bounce("gone@remote.example", kNow);
         ASSERT_TRUE(rec.ok());
@@ -554,7 +538,7 @@ TEST_F(MilterConnection, MayBlockOnlyWithAStoreOutsideOrSpf) {
     config.state = "memory";
     config.srs_spf_check = true;
     config.srs_spf_relay_address = "192.0.2.1";
-    start(std::make_shared<PassingSpf>());
+    start(std::make_shared<StubSpf>());
     check(true);
 }
 

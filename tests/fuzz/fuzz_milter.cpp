@@ -8,12 +8,8 @@
 // negotiation (so the fuzzer gets past it half of the time), bit 1 offers no NR_*
 // flags, bit 2 no SETSYMLIST, bit 3 picks the second policy (tag/discard actions,
 // small storm and replay limits), bits 4-7 seed where the stream is cut.
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +23,8 @@
 #include "log.hpp"
 #include "policy_holder.hpp"
 #include "protocol.hpp"
+#include "temp_dir.hpp"
+#include "test_policy.hpp"
 
 namespace {
 
@@ -39,22 +37,9 @@ struct Env {
 
 const Env& env() {
     static const Env e = [] {
-        char dir[] = "/tmp/backstop-fuzz-milter-XXXXXX";
-        std::string d = mkdtemp(dir);
-        auto write = [&](const std::string& name, const std::string& text) {
-            std::string path = d + "/" + name;
-            std::ofstream(path) << text;
-            chmod(path.c_str(), 0600);
-            return path;
-        };
-        backstop::Config c;
-        c.local_domains = {"ours.example"};
-        c.internal_networks = "192.0.2.0/24";
-        c.srs_enable = true;
-        c.srs_domain = "fwd.ours.example";
-        c.srs_secrets = write("srs", "tops3cr3t\n");
-        c.batv_enable = true;
-        c.batv_keys = write("batv", "1 secret\n");
+        // Lives for the process, so the key files stay readable; removed at exit.
+        static const backstop::testing::TempDir dir("backstop-fuzz-milter");
+        backstop::Config c = backstop::testing::base_config(dir);
         Env out;
         auto strict = backstop::Policy::build(c);
         if (!strict) std::abort();

@@ -1,38 +1,23 @@
 // libFuzzer: a Session fed a fuzzed sequence of milter events. Each event is one
 // byte of kind followed by a NUL-terminated argument; decisions and end-of-message
 // actions must always be well formed (no CR/LF in reply text, codes that match).
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "backstop/config.hpp"
 #include "backstop/policy.hpp"
 #include "backstop/session.hpp"
+#include "temp_dir.hpp"
+#include "test_policy.hpp"
 
 namespace {
 
 std::shared_ptr<const backstop::Policy> policy() {
     static std::shared_ptr<const backstop::Policy> p = [] {
-        char dir[] = "/tmp/backstop-fuzz-XXXXXX";
-        std::string d = mkdtemp(dir);
-        auto write = [&](const std::string& name, const std::string& text) {
-            std::string path = d + "/" + name;
-            std::ofstream(path) << text;
-            chmod(path.c_str(), 0600);
-            return path;
-        };
-        backstop::Config c;
-        c.local_domains = {"ours.example"};
-        c.internal_networks = "192.0.2.0/24";
-        c.srs_enable = true;
-        c.srs_domain = "fwd.ours.example";
-        c.srs_secrets = write("srs", "tops3cr3t\n");
-        c.batv_enable = true;
-        c.batv_keys = write("batv", "1 secret\n");
+        // Lives for the process, so the key files stay readable; removed at exit.
+        static const backstop::testing::TempDir dir("backstop-fuzz");
+        backstop::Config c = backstop::testing::base_config(dir);
         c.unsigned_bounce = backstop::Action::tag;
         return *backstop::Policy::build(c);
     }();

@@ -1,59 +1,20 @@
 // A fake MTA for Session tests: runs SMTP transactions as the milter engine reports
-// them and records every decision, with key files written to a private temp dir.
+// them and records every decision. The test config and its key files come from
+// tests/support (temp_dir.hpp, test_policy.hpp).
 #pragma once
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "backstop/config.hpp"
+#include "backstop/clock.hpp"
 #include "backstop/policy.hpp"
 #include "backstop/session.hpp"
+#include "temp_dir.hpp"
+#include "test_policy.hpp"
 
 namespace backstop::testing {
-
-class TempDir {
-  public:
-    TempDir() {
-        char tmpl[] = "/tmp/backstop-session-XXXXXX";
-        path_ = mkdtemp(tmpl);
-    }
-    ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-    std::string write(const std::string& name, const std::string& content,
-                      mode_t mode = 0600) const {
-        std::string p = path_ + "/" + name;
-        std::ofstream(p) << content;
-        chmod(p.c_str(), mode);
-        return p;
-    }
-
-  private:
-    std::string path_;
-};
-
-// Config for ours.example with SRS at fwd.ours.example and BATV; tests adjust it.
-inline Config base_config(const TempDir& dir) {
-    Config c;
-    c.local_domains = {"ours.example"};
-    c.internal_networks = "192.0.2.0/24";
-    c.srs_enable = true;
-    c.srs_domain = "fwd.ours.example";
-    c.srs_secrets = dir.write("srs.secrets", "tops3cr3t\n");
-    c.batv_enable = true;
-    c.batv_keys = dir.write("batv.keys", "1 secret\n");
-    return c;
-}
-
-inline std::shared_ptr<const Policy> build(const Config& c) {
-    auto p = Policy::build(c);
-    if (!p) throw std::runtime_error(p.error().message);
-    return *p;
-}
 
 struct Transaction {
     std::string client = "198.51.100.7";  // external by default

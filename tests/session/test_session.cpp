@@ -3,6 +3,7 @@
 #include "backstop/batv.hpp"
 #include "backstop/srs.hpp"
 #include "backstop/state.hpp"
+#include "dsn_report.hpp"
 #include "fake_mta.hpp"
 
 using namespace backstop;
@@ -468,28 +469,14 @@ TEST_F(SessionTest, MetricsCountWhatHappened) {
 
 namespace {
 
-// A minimal RFC 3464 report for the hard-bounce tests.
+// A minimal RFC 3464 report for the hard-bounce tests, with its message header.
 std::string dsn_for(const std::string& failed) {
     return "From: MAILER-DAEMON@mx.remote.example\r\n"
            "To: alice@ours.example\r\n"
            "Subject: Undelivered Mail Returned to Sender\r\n"
            "MIME-Version: 1.0\r\n"
-           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-           "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
-           "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-           "Reporting-MTA: dns; mx.remote.example\r\n\r\n"
-           "Final-Recipient: rfc822; " +
-           failed +
-           "\r\n"
-           "Action: failed\r\nStatus: 5.1.1\r\n"
-           "Diagnostic-Code: smtp; 550 5.1.1 <" +
-           failed +
-           ">: Recipient address rejected: User unknown\r\n\r\n"
-           "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-           "From: alice@ours.example\r\nTo: " +
-           failed +
-           "\r\nMessage-ID: <m1@ours.example>\r\n\r\n"
-           "--B--\r\n";
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" +
+           dsn_report_parts(failed);
 }
 
 }  // namespace

@@ -3,18 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
+
+#include "temp_dir.hpp"
 
 using namespace backstop;
 
 namespace {
-
-std::string temp_db() {
-    char tmpl[] = "/tmp/backstop-state-XXXXXX";
-    std::string dir = mkdtemp(tmpl);
-    return dir + "/state.db";
-}
 
 // The same checks for every store.
 void exercise(StateStore& s) {
@@ -51,7 +46,8 @@ TEST(StateMemory, Behaviour) {
 }
 
 TEST(StateSqlite, BehaviourAndPersistence) {
-    std::string path = temp_db();
+    backstop::testing::TempDir dir("backstop-state");
+    std::string path = dir.file("state.db");
     {
         auto s = open_state("sqlite:" + path);
         ASSERT_TRUE(s.ok()) << s.error().message;
@@ -64,7 +60,6 @@ TEST(StateSqlite, BehaviourAndPersistence) {
     ASSERT_EQ(all->size(), 1u);  // survived the reopen
     EXPECT_EQ(all->front().address, "a@b.example");
     EXPECT_EQ(*(*again)->hit("k", 5100, 600), 2u);
-    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
 }
 
 // With a ttl, a record that saw no bounce for that long is gone (reads leave it
@@ -101,15 +96,16 @@ TEST(StateMemory, BounceExpiry) {
 }
 
 TEST(StateSqlite, BounceExpiry) {
-    std::string path = temp_db();
+    backstop::testing::TempDir dir("backstop-state");
+    std::string path = dir.file("state.db");
     auto s = open_state("sqlite:" + path, ttl_1000());
     ASSERT_TRUE(s.ok()) << s.error().message;
     expiry(**s);
-    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
 }
 
 TEST(StateSqlite, ReaderDoesNotCreate) {
-    std::string path = temp_db();
+    backstop::testing::TempDir dir("backstop-state");
+    std::string path = dir.file("state.db");
     StateOptions reader;
     reader.create = false;
     auto r = open_state("sqlite:" + path, reader);
@@ -118,7 +114,6 @@ TEST(StateSqlite, ReaderDoesNotCreate) {
     EXPECT_NE(::access(path.c_str(), F_OK), 0);  // nothing left behind
     ASSERT_TRUE(open_state("sqlite:" + path).ok());
     EXPECT_TRUE(open_state("sqlite:" + path, reader).ok());
-    std::system(("rm -rf " + path.substr(0, path.rfind('/'))).c_str());
 }
 
 TEST(StateOpen, BadSpecs) {

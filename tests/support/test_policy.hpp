@@ -1,0 +1,36 @@
+// The configuration the session, engine and fuzz tests start from: ours.example, SRS
+// at fwd.ours.example, BATV, clients in 192.0.2.0/24 internal. Tests adjust it.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+#include "backstop/config.hpp"
+#include "backstop/policy.hpp"
+#include "backstop/spf.hpp"
+#include "temp_dir.hpp"
+
+namespace backstop::testing {
+
+inline Config base_config(const TempDir& dir) {
+    Config c;
+    c.local_domains = {"ours.example"};
+    c.internal_networks = "192.0.2.0/24";
+    c.srs_enable = true;
+    c.srs_domain = "fwd.ours.example";
+    c.srs_secrets = dir.write("srs.secrets", "tops3cr3t\n");
+    c.batv_enable = true;
+    c.batv_keys = dir.write("batv.keys", "1 secret\n");
+    return c;
+}
+
+// Policy::build that throws, so a test's setup cannot go on with a broken config.
+inline std::shared_ptr<const Policy> build(const Config& c,
+                                           std::shared_ptr<SpfChecker> spf = nullptr) {
+    auto p = Policy::build(c, std::move(spf));
+    if (!p) throw std::runtime_error(p.error().message);
+    return *p;
+}
+
+}  // namespace backstop::testing
