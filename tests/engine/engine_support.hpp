@@ -5,12 +5,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <memory>
@@ -29,12 +27,10 @@
 
 namespace backstop::engine_test {
 
-// A fixed "now" (a day number the BATV tags of the session tests use too).
-inline constexpr UnixTime kNow = UnixTime(20779) * 86400 + 3600;
-
-// The session tests' temp dir and starting config (tests/support).
+// The session tests' temp dir, starting config and fixed time (tests/support).
 using backstop::testing::base_config;
 using backstop::testing::build;
+using backstop::testing::kNow;
 using backstop::testing::TempDir;
 
 // ---- The MTA's side in bytes ----

@@ -41,17 +41,13 @@ const Env& env() {
         static const backstop::testing::TempDir dir("backstop-fuzz-milter");
         backstop::Config c = backstop::testing::base_config(dir);
         Env out;
-        auto strict = backstop::Policy::build(c);
-        if (!strict) std::abort();
-        out.strict = *strict;
+        out.strict = backstop::testing::build(c);
         c.unsigned_bounce = backstop::Action::tag;
         c.bad_signature = backstop::Action::discard;
         c.storm_limit = "2/10m";
         c.storm_action = backstop::Action::discard;
         c.replay_limit = 1;
-        auto lenient = backstop::Policy::build(c);
-        if (!lenient) std::abort();
-        out.lenient = *lenient;
+        out.lenient = backstop::testing::build(c);
         // The log goes to stderr, which libFuzzer needs for itself: keep it quiet
         // (below the lowest level) unless asked for.
         if (!std::getenv("BACKSTOP_FUZZ_LOG")) {

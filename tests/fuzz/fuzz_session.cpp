@@ -19,7 +19,7 @@ std::shared_ptr<const backstop::Policy> policy() {
         static const backstop::testing::TempDir dir("backstop-fuzz");
         backstop::Config c = backstop::testing::base_config(dir);
         c.unsigned_bounce = backstop::Action::tag;
-        return *backstop::Policy::build(c);
+        return backstop::testing::build(c);
     }();
     return p;
 }

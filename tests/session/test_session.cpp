@@ -11,8 +11,6 @@ using namespace backstop::testing;
 
 namespace {
 
-constexpr UnixTime kNow = UnixTime(20779) * 86400 + 3600;
-
 class SessionTest : public ::testing::Test {
   protected:
     TempDir dir;

@@ -6,12 +6,17 @@
 #include <stdexcept>
 #include <utility>
 
+#include "backstop/clock.hpp"
 #include "backstop/config.hpp"
 #include "backstop/policy.hpp"
 #include "backstop/spf.hpp"
 #include "temp_dir.hpp"
 
 namespace backstop::testing {
+
+// The fixed "now" of the session and engine tests: day 20779, an hour in, so the
+// BATV day stamps of their tags agree.
+inline constexpr UnixTime kNow = UnixTime(20779) * 86400 + 3600;
 
 inline Config base_config(const TempDir& dir) {
     Config c;
