@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "backstop/batv.hpp"
-#include "backstop/normalize.hpp"
-#include "backstop/srs.hpp"
+#include "backstop/envelope/batv.hpp"
+#include "backstop/envelope/normalize.hpp"
+#include "backstop/envelope/srs.hpp"
 
 using namespace backstop;
 

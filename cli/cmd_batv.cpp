@@ -1,8 +1,8 @@
 // backstop batv sign|verify: Exim-compatible prvs tags over arguments or stdin lines.
 #include <iostream>
 
-#include "backstop/batv.hpp"
-#include "backstop/keyring.hpp"
+#include "backstop/envelope/batv.hpp"
+#include "backstop/envelope/keyring.hpp"
 #include "commands.hpp"
 #include "line_io.hpp"
 #include "options.hpp"

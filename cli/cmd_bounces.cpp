@@ -3,8 +3,8 @@
 #include <ctime>
 #include <iostream>
 
-#include "backstop/config.hpp"
-#include "backstop/state.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/state/store.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 

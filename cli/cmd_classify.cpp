@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "backstop/bounce.hpp"
-#include "backstop/keyring.hpp"
-#include "backstop/watermark.hpp"
+#include "backstop/bounce/classify.hpp"
+#include "backstop/bounce/watermark.hpp"
+#include "backstop/envelope/keyring.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 

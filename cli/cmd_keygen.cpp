@@ -4,7 +4,7 @@
 #include <iostream>
 #include <vector>
 
-#include "backstop/encoding.hpp"
+#include "backstop/base/encoding.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 

@@ -1,7 +1,7 @@
 // backstop normalize: strip BATV and SRS tags, for greylisters and whitelists.
 #include <iostream>
 
-#include "backstop/normalize.hpp"
+#include "backstop/envelope/normalize.hpp"
 #include "commands.hpp"
 #include "line_io.hpp"
 #include "options.hpp"

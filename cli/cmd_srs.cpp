@@ -1,8 +1,8 @@
 // backstop srs forward|reverse: the SRS codec over arguments or stdin lines.
 #include <iostream>
 
-#include "backstop/keyring.hpp"
-#include "backstop/srs.hpp"
+#include "backstop/envelope/keyring.hpp"
+#include "backstop/envelope/srs.hpp"
 #include "commands.hpp"
 #include "line_io.hpp"
 #include "options.hpp"

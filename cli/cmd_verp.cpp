@@ -1,7 +1,7 @@
 // backstop verp encode|decode.
 #include <iostream>
 
-#include "backstop/verp.hpp"
+#include "backstop/envelope/verp.hpp"
 #include "commands.hpp"
 #include "line_io.hpp"
 #include "options.hpp"

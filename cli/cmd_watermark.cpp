@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "backstop/keyring.hpp"
-#include "backstop/watermark.hpp"
+#include "backstop/bounce/watermark.hpp"
+#include "backstop/envelope/keyring.hpp"
 #include "commands.hpp"
 #include "options.hpp"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "backstop/clock.hpp"
+#include "backstop/base/clock.hpp"
 
 namespace backstop::cli {
 

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include "backstop/clock.hpp"
-#include "backstop/metrics.hpp"
-#include "backstop/session.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/base/metrics.hpp"
+#include "backstop/policy/session.hpp"
 #include "policy_holder.hpp"
 #include "protocol.hpp"
 

@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "backstop/config.hpp"
-#include "backstop/policy.hpp"
-#include "backstop/state.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/state/store.hpp"
 #include "listener.hpp"
 #include "log.hpp"
 #include "notify.hpp"

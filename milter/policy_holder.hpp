@@ -7,8 +7,8 @@
 #include <mutex>
 #include <string>
 
-#include "backstop/policy.hpp"
-#include "backstop/state.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/state/store.hpp"
 
 namespace backstop::milter {
 

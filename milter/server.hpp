@@ -12,8 +12,8 @@
 #include <mutex>
 #include <vector>
 
-#include "backstop/clock.hpp"
-#include "backstop/metrics.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/base/metrics.hpp"
 #include "policy_holder.hpp"
 #include "worker_pool.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "backstop/metrics.hpp"
+#include "backstop/base/metrics.hpp"
 
 namespace backstop::milter {
 

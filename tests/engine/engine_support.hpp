@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "backstop/clock.hpp"
-#include "backstop/config.hpp"
-#include "backstop/policy.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/policy/policy.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "backstop/metrics.hpp"
-#include "backstop/spf.hpp"
-#include "backstop/state.hpp"
+#include "backstop/base/metrics.hpp"
+#include "backstop/policy/spf.hpp"
+#include "backstop/state/store.hpp"
 #include "connection.hpp"
 #include "dsn_report.hpp"
 #include "engine_support.hpp"

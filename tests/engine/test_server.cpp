@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "backstop/metrics.hpp"
-#include "backstop/state.hpp"
+#include "backstop/base/metrics.hpp"
+#include "backstop/state/store.hpp"
 #include "engine_support.hpp"
 #include "listener.hpp"
 #include "milter_client.hpp"

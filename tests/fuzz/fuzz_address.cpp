@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "backstop/address.hpp"
+#include "backstop/envelope/address.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "backstop/batv.hpp"
+#include "backstop/envelope/batv.hpp"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "backstop/bounce.hpp"
-#include "backstop/watermark.hpp"
+#include "backstop/bounce/classify.hpp"
+#include "backstop/bounce/watermark.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "backstop/config.hpp"
+#include "backstop/policy/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "backstop/keyring.hpp"
+#include "backstop/envelope/keyring.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);

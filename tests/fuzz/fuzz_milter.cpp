@@ -14,11 +14,11 @@
 #include <string>
 #include <string_view>
 
-#include "backstop/clock.hpp"
-#include "backstop/config.hpp"
-#include "backstop/metrics.hpp"
-#include "backstop/policy.hpp"
-#include "backstop/state.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/base/metrics.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/state/store.hpp"
 #include "connection.hpp"
 #include "log.hpp"
 #include "policy_holder.hpp"

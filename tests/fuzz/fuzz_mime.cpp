@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "backstop/dsn.hpp"
-#include "backstop/mime.hpp"
+#include "backstop/bounce/dsn.hpp"
+#include "backstop/bounce/mime.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view in(reinterpret_cast<const char*>(data), size);

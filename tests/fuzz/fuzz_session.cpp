@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "backstop/config.hpp"
-#include "backstop/policy.hpp"
-#include "backstop/session.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/policy/session.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "backstop/srs.hpp"
+#include "backstop/envelope/srs.hpp"
 
 namespace {
 

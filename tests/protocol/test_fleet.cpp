@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "backstop/batv.hpp"
+#include "backstop/envelope/batv.hpp"
 #include "milter_client.hpp"
 #include "milter_process.hpp"
 #include "redis_server.hpp"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backstop/batv.hpp"
+#include "backstop/envelope/batv.hpp"
 #include "milter_client.hpp"
 #include "milter_process.hpp"
 

@@ -20,10 +20,10 @@
 #include <sstream>
 #include <thread>
 
-#include "backstop/batv.hpp"
-#include "backstop/clock.hpp"
-#include "backstop/keyring.hpp"
-#include "backstop/srs.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/envelope/batv.hpp"
+#include "backstop/envelope/keyring.hpp"
+#include "backstop/envelope/srs.hpp"
 #include "milter_client.hpp"
 #include "milter_process.hpp"
 

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "backstop/clock.hpp"
-#include "backstop/policy.hpp"
-#include "backstop/session.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/policy/session.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 

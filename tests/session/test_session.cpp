@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "backstop/batv.hpp"
-#include "backstop/srs.hpp"
-#include "backstop/state.hpp"
+#include "backstop/envelope/batv.hpp"
+#include "backstop/envelope/srs.hpp"
+#include "backstop/state/store.hpp"
 #include "dsn_report.hpp"
 #include "fake_mta.hpp"
 

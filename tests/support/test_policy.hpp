@@ -6,10 +6,10 @@
 #include <stdexcept>
 #include <utility>
 
-#include "backstop/clock.hpp"
-#include "backstop/config.hpp"
-#include "backstop/policy.hpp"
-#include "backstop/spf.hpp"
+#include "backstop/base/clock.hpp"
+#include "backstop/policy/config.hpp"
+#include "backstop/policy/policy.hpp"
+#include "backstop/policy/spf.hpp"
 #include "temp_dir.hpp"
 
 namespace backstop::testing {

@@ -1,0 +1,547 @@
+#include "backstop/policy/config.hpp"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "backstop/policy/network.hpp"
+#include "backstop/state/store.hpp"
+
+namespace backstop {
+
+namespace po = boost::program_options;
+
+namespace {
+
+using Setter = std::function<std::string(Config&, const std::string&)>;
+
+struct Key {
+    const char* name;  // section.key, or key for the top of the file
+    const char* help;
+    Setter set;
+    bool flag = false;  // --name alone on the command line means true
+};
+
+std::string trim(std::string s) {
+    std::size_t b = s.find_first_not_of(" \t\r");
+    std::size_t e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : v) {
+        if (c == ',' || c == ' ' || c == '\t') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur.push_back(c);
+        }
+    }
+    if (!cur.empty()) out.push_back(cur);
+    return out;
+}
+
+Setter text(std::string Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        c.*field = v;
+        return std::string();
+    };
+}
+
+Setter list(std::vector<std::string> Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        c.*field = split_list(v);
+        return std::string();
+    };
+}
+
+Setter boolean(bool Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        if (v == "true" || v == "yes" || v == "on" || v == "1") {
+            c.*field = true;
+        } else if (v == "false" || v == "no" || v == "off" || v == "0") {
+            c.*field = false;
+        } else {
+            return "'" + v + "' is not true or false";
+        }
+        return std::string();
+    };
+}
+
+Setter integer(int Config::*field, int lo, int hi) {
+    return [field, lo, hi](Config& c, const std::string& v) {
+        std::size_t used = 0;
+        int n = 0;
+        try {
+            n = std::stoi(v, &used);
+        } catch (...) {
+            used = 0;
+        }
+        if (used == 0 || used != v.size() || n < lo || n > hi) {
+            return "'" + v + "' is not a whole number from " + std::to_string(lo) + " to " +
+                   std::to_string(hi);
+        }
+        c.*field = n;
+        return std::string();
+    };
+}
+
+Setter action(Action Config::*field) {
+    return [field](Config& c, const std::string& v) {
+        for (Action a :
+             {Action::reject, Action::tempfail, Action::tag, Action::discard, Action::accept}) {
+            if (v == to_string(a)) {
+                c.*field = a;
+                return std::string();
+            }
+        }
+        return "'" + v + "' is not one of reject, tempfail, tag, discard, accept";
+    };
+}
+
+Setter one_of(std::string Config::*field, std::vector<std::string> allowed) {
+    return [field, allowed](Config& c, const std::string& v) {
+        for (const auto& a : allowed) {
+            if (v == a) {
+                c.*field = v;
+                return std::string();
+            }
+        }
+        std::string all;
+        for (const auto& a : allowed) all += (all.empty() ? "" : ", ") + a;
+        return "'" + v + "' is not one of " + all;
+    };
+}
+
+std::string set_socket(Config& c, const std::string& v) {
+    if (v.rfind("inet:", 0) != 0 && v.rfind("inet6:", 0) != 0 && v.rfind("unix:", 0) != 0 &&
+        v.rfind("local:", 0) != 0) {
+        return "'" + v + "' is not inet:PORT@HOST, inet6:PORT@HOST or unix:/path";
+    }
+    if (v.rfind("inet", 0) == 0) {
+        std::string rest = v.substr(v.find(':') + 1);
+        std::size_t at = rest.find('@');
+        std::string port = rest.substr(0, at);
+        if (port.empty() || port.size() > 5 ||
+            port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+            return "'" + v + "': the port must be a number (libmilter syntax is inet:PORT@HOST)";
+        }
+    }
+    c.socket = v;
+    return {};
+}
+
+std::string set_stats_socket(Config& c, const std::string& v) {
+    if (v.empty()) {
+        c.stats_socket.clear();
+        return {};
+    }
+    std::size_t at = v.find('@');
+    std::string port = v.rfind("inet:", 0) == 0
+                           ? v.substr(5, at == std::string::npos ? std::string::npos : at - 5)
+                           : "";
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535 ||
+        at == std::string::npos || !IpAddress::parse(v.substr(at + 1))) {
+        return "'" + v + "' is not inet:PORT@IP (e.g. inet:9891@127.0.0.1)";
+    }
+    c.stats_socket = v;
+    return {};
+}
+
+std::string set_state(Config& c, const std::string& v) {
+    if (v != "memory" && (v.rfind("sqlite:", 0) != 0 || v.size() <= 7) &&
+        (v.rfind("redis://", 0) != 0 || v.size() <= 8)) {
+        return "'" + v + "' is not memory, sqlite:/path/state.db or redis://host:port/db";
+    }
+    if (v.rfind("redis://", 0) == 0) {
+        // Host, port and database are checked here; the store connects on first use.
+        auto store = open_state(v);
+        if (!store) return store.error().message;
+    }
+    c.state = v;
+    return {};
+}
+
+std::string set_on_state_error(Config& c, const std::string& v) {
+    if (v == "accept")
+        c.on_state_error = Action::accept;
+    else if (v == "tempfail")
+        c.on_state_error = Action::tempfail;
+    else
+        return "'" + v + "' is not accept or tempfail";
+    return {};
+}
+
+std::string set_storm_limit(Config& c, const std::string& v) {
+    if (v != "off") {
+        auto r = parse_rate(v);
+        if (!r) return r.error().message;
+    }
+    c.storm_limit = v;
+    return {};
+}
+
+// PATTERN=RATE entries, e.g. "postmaster@example.org=100/10m *@lists.example.org=off".
+std::string set_storm_limits(Config& c, const std::string& v) {
+    c.storm_limits.clear();
+    for (auto& entry : split_list(v)) {
+        std::size_t eq = entry.rfind('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+            return "'" + entry + "' is not PATTERN=RATE (e.g. *@lists.example.org=200/10m)";
+        }
+        std::string rate = entry.substr(eq + 1);
+        if (rate != "off") {
+            auto r = parse_rate(rate);
+            if (!r) return "'" + entry + "': " + r.error().message;
+        }
+        c.storm_limits.push_back(entry);
+    }
+    return {};
+}
+
+std::string set_suppress_action(Config& c, const std::string& v) {
+    if (v == "tag")
+        c.suppress_action = Action::tag;
+    else if (v == "reject")
+        c.suppress_action = Action::reject;
+    else
+        return "'" + v + "' is not tag or reject";
+    return {};
+}
+
+std::string set_socket_mode(Config& c, const std::string& v) {
+    if (v.empty() || v.size() > 4 || v.find_first_not_of("01234567") != std::string::npos) {
+        return "'" + v + "' is not an octal mode like 0660";
+    }
+    c.socket_mode = v;
+    return {};
+}
+
+std::string set_separator(Config& c, const std::string& v) {
+    if (v != "=" && v != "+" && v != "-") return "'" + v + "' is not one of = + -";
+    c.srs_separator = v[0];
+    return {};
+}
+
+std::string set_max_bytes(Config& c, const std::string& v) {
+    std::size_t used = 0;
+    unsigned long long n = 0;
+    try {
+        n = std::stoull(v, &used);
+    } catch (...) {
+        return "'" + v + "' is not a size (bytes, or with K or M)";
+    }
+    std::string unit = v.substr(used);
+    if (n > 64ull * 1024 * 1024) return "'" + v + "' must be between 1K and 64M";
+    if (unit == "K" || unit == "k")
+        n *= 1024;
+    else if (unit == "M" || unit == "m")
+        n *= 1024 * 1024;
+    else if (!unit.empty())
+        return "'" + v + "' is not a size (bytes, or with K or M)";
+    if (n < 1024 || n > 64ull * 1024 * 1024) return "'" + v + "' must be between 1K and 64M";
+    c.classify_max_bytes = std::size_t(n);
+    return {};
+}
+
+std::string set_networks(Config& c, const std::string& v) {
+    auto n = parse_networks(v);
+    if (!n) return n.error().message;
+    c.internal_networks = v;
+    return {};
+}
+
+std::string set_spf_relay(Config& c, const std::string& v) {
+    if (!IpAddress::parse(v)) return "'" + v + "' is not an IP address";
+    c.srs_spf_relay_address = v;
+    return {};
+}
+
+std::string set_domains(Config& c, const std::string& v) {
+    c.local_domains.clear();
+    for (auto& d : split_list(v)) {
+        if (d.find('@') != std::string::npos || d.find_first_of("<>\"") != std::string::npos) {
+            return "'" + d + "' is not a domain";
+        }
+        c.local_domains.push_back(d);
+    }
+    return {};
+}
+
+const std::vector<Key>& keys() {
+    static const std::vector<Key> k = {
+        {"socket", "milter socket: inet:PORT@HOST, inet6:PORT@HOST, unix:/path", set_socket},
+        {"socket-mode", "permissions of a unix socket, e.g. 0660", set_socket_mode},
+        {"socket-group", "group of a unix socket, e.g. postfix", text(&Config::socket_group)},
+        {"user", "drop privileges to this user after opening the socket", text(&Config::user)},
+        {"pidfile", "write the process id here", text(&Config::pidfile)},
+        {"foreground", "stay in the foreground and log to stderr", boolean(&Config::foreground),
+         true},
+        {"allow-root", "allow running as root without 'user'", boolean(&Config::allow_root), true},
+        {"stats-socket",
+         "serve Prometheus metrics (HTTP GET /metrics) on inet:PORT@HOST; empty: off",
+         set_stats_socket},
+        {"state",
+         "shared state: memory, sqlite:/var/lib/backstop/state.db, or redis://host:port/db (250 ms "
+         "per call)",
+         set_state},
+        {"on-state-error", "when the state store fails: accept or tempfail", set_on_state_error},
+        {"log-level", "error, warning, info or debug",
+         one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
+        {"domains.local", "our domains (comma or space separated)", set_domains},
+        {"domains.internal-networks", "clients treated as outbound (CIDR list)", set_networks},
+        {"srs.enable", "rewrite forwarded foreign senders with SRS", boolean(&Config::srs_enable),
+         true},
+        {"srs.domain", "SRS domain of rewritten senders", text(&Config::srs_domain)},
+        {"srs.secrets", "SRS secrets file (first signs, all verify)", text(&Config::srs_secrets)},
+        {"srs.hash-length", "base64 characters of hash emitted",
+         integer(&Config::srs_hash_length, 1, 27)},
+        {"srs.hash-minimum", "fewest hash characters accepted",
+         integer(&Config::srs_hash_minimum, 1, 27)},
+        {"srs.max-age", "days an SRS address stays valid", integer(&Config::srs_max_age, 1, 1000)},
+        {"srs.separator", "separator after SRS0/SRS1: = + -", set_separator},
+        {"srs.alphabet", "base64 alphabet emitted: std or url",
+         one_of(&Config::srs_alphabet, {"std", "url"})},
+        {"srs.spf-check",
+         "SRS only when SPF would fail or softfail for the sender (DNS failure: rewrite)",
+         boolean(&Config::srs_spf_check), true},
+        {"srs.spf-relay-address", "our relay's outbound IP address, for spf-check", set_spf_relay},
+        {"srs.spf-timeout", "milliseconds an SPF check may take before we rewrite anyway",
+         integer(&Config::srs_spf_timeout_ms, 50, 30000)},
+        {"batv.enable", "sign our senders with BATV prvs tags", boolean(&Config::batv_enable),
+         true},
+        {"batv.keys", "BATV keys file ('<digit> <secret>', first signs)", text(&Config::batv_keys)},
+        {"batv.lifetime", "days a tag stays valid", integer(&Config::batv_lifetime, 1, 999)},
+        {"batv.subaddress", "also accept local+prvs=TAG@domain", boolean(&Config::batv_subaddress),
+         true},
+        {"batv.exempt-senders", "senders never tagged (user@domain, @domain, *@domain)",
+         list(&Config::batv_exempt_senders)},
+        {"batv.exempt-recipient-domains",
+         "no tag when mailing these domains (lists that check the sender)",
+         list(&Config::batv_exempt_recipient_domains)},
+        {"inbound.unsigned-bounce", "bounce to an unsigned local address",
+         action(&Config::unsigned_bounce)},
+        {"inbound.bad-signature", "recipient with an invalid or expired tag",
+         action(&Config::bad_signature)},
+        {"inbound.unsigned-autoreply", "auto-reply without our watermark to an unsigned address",
+         action(&Config::unsigned_autoreply)},
+        {"inbound.bounce-senders", "senders treated as bounces besides <> (patterns)",
+         list(&Config::bounce_senders)},
+        {"inbound.exempt-recipients", "recipients always accepted (patterns)",
+         list(&Config::exempt_recipients)},
+        {"inbound.reject-text", "text of the 5xx/4xx reply", text(&Config::reject_text)},
+        {"inbound.localpart-deny", "file of regular expressions: bounces to matching local parts",
+         text(&Config::localpart_deny)},
+        {"inbound.localpart-deny-action", "action for localpart-deny matches",
+         action(&Config::localpart_deny_action)},
+        {"inbound.valid-localparts", "file of valid local parts: bounces to others",
+         text(&Config::valid_localparts)},
+        {"inbound.invalid-localpart-action",
+         "action for bounces to local parts not in valid-localparts",
+         action(&Config::invalid_localpart_action)},
+        {"inbound.storm-limit",
+         "bounces and auto-replies per local recipient, e.g. 20/10m; off disables",
+         set_storm_limit},
+        {"inbound.storm-action", "action above the storm limit", action(&Config::storm_action)},
+        {"inbound.storm-exempt", "recipients never storm-limited (patterns)",
+         list(&Config::storm_exempt)},
+        {"inbound.storm-limits",
+         "storm limits for some recipients or domains: PATTERN=RATE or PATTERN=off, first match "
+         "wins",
+         set_storm_limits},
+        {"inbound.replay-limit",
+         "bounces one signed address may bring back within its lifetime; 0: off",
+         integer(&Config::replay_limit, 0, 1000000)},
+        {"inbound.replay-action", "action above the replay limit", action(&Config::replay_action)},
+        {"outbound.suppress-after",
+         "hard bounces after which mail to that address gets suppress-action; 0: off",
+         integer(&Config::suppress_after, 0, 1000000)},
+        {"outbound.suppress-action", "tag or reject mail to suppressed addresses",
+         set_suppress_action},
+        {"outbound.bounce-expiry",
+         "days a hard-bounce record is kept after its last bounce; 0: forever",
+         integer(&Config::bounce_expiry, 0, 100000)},
+        {"watermark.enable", "add a watermark header to outbound mail",
+         boolean(&Config::watermark_enable), true},
+        {"watermark.keys", "watermark keys file (first signs, all verify)",
+         text(&Config::watermark_keys)},
+        {"watermark.header", "watermark header name", text(&Config::watermark_header)},
+        {"watermark.lifetime", "days a watermark stays valid",
+         integer(&Config::watermark_lifetime, 1, 3650)},
+        {"watermark.mailscanner-secret", "also verify MailScanner watermarks with this secret",
+         text(&Config::watermark_mailscanner_secret)},
+        {"classify.max-bytes", "bytes of a message examined (K, M suffixes)", set_max_bytes},
+    };
+    return k;
+}
+
+const Key* find_key(const std::string& name) {
+    for (const auto& k : keys()) {
+        if (name == k.name) return &k;
+    }
+    return nullptr;
+}
+
+po::options_description describe() {
+    po::options_description desc("configuration (also as --KEY on the command line)");
+    for (const auto& k : keys()) {
+        auto* v = po::value<std::string>();
+        if (k.flag) v->implicit_value("true");
+        desc.add_options()(k.name, v, k.help);
+    }
+    return desc;
+}
+
+std::string check_whole(const Config& c) {
+    if (c.srs_enable && c.srs_domain.empty()) return "[srs] domain: required when srs is enabled";
+    if (c.srs_enable && c.srs_secrets.empty()) return "[srs] secrets: required when srs is enabled";
+    if (c.srs_hash_minimum > c.srs_hash_length)
+        return "[srs] hash-minimum: larger than hash-length";
+    if (c.srs_spf_check && c.srs_spf_relay_address.empty()) {
+        return "[srs] spf-relay-address: required when spf-check is on";
+    }
+    if (c.batv_enable && c.batv_keys.empty()) return "[batv] keys: required when batv is enabled";
+    if ((c.batv_enable || c.srs_enable) && c.local_domains.empty())
+        return "[domains] local: name at least one domain";
+    if (c.watermark_enable && c.watermark_keys.empty())
+        return "[watermark] keys: required when watermark is enabled";
+    // RFC 5322 field name: printable ASCII without ':' or space.
+    bool header_ok = !c.watermark_header.empty();
+    for (unsigned char ch : c.watermark_header)
+        header_ok = header_ok && ch > 32 && ch < 127 && ch != ':';
+    if (!header_ok)
+        return "[watermark] header: '" + c.watermark_header + "' is not a header field name";
+    if (!c.watermark_mailscanner_secret.empty() && c.watermark_keys.empty()) {
+        return "[watermark] mailscanner-secret: needs [watermark] keys as well";
+    }
+    return {};
+}
+
+}  // namespace
+
+const char* to_string(Action a) {
+    switch (a) {
+        case Action::reject:
+            return "reject";
+        case Action::tempfail:
+            return "tempfail";
+        case Action::tag:
+            return "tag";
+        case Action::discard:
+            return "discard";
+        case Action::accept:
+            return "accept";
+    }
+    return "reject";
+}
+
+Result<Config, Failure> parse_config(const std::string& path,
+                                     const std::vector<std::string>& args) {
+    std::string text;
+    if (!path.empty()) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return Failure{path + ": cannot open the configuration file"};
+        std::ostringstream all;
+        all << in.rdbuf();
+        text = all.str();
+    }
+    return parse_config_text(text, path, args);
+}
+
+static Result<Config, Failure> parse_config_text_impl(const std::string& text,
+                                                      const std::string& path,
+                                                      const std::vector<std::string>& args) {
+    Config c;
+    c.source = path;
+    std::map<std::string, bool> set_by_command_line;
+
+    // The command line first: it wins over the file.
+    if (!args.empty()) {
+        po::variables_map vm;
+        try {
+            std::vector<std::string> a = args;
+            // parsed_options keeps a pointer to the description: it must outlive store().
+            const po::options_description desc = describe();
+            auto parsed = po::command_line_parser(a).options(desc).run();
+            auto stray = po::collect_unrecognized(parsed.options, po::include_positional);
+            if (!stray.empty())
+                return Failure{"command line: unexpected argument '" + stray.front() + "'"};
+            po::store(parsed, vm);
+        } catch (const po::error& e) {
+            return Failure{std::string("command line: ") + e.what()};
+        }
+        for (const auto& [name, value] : vm) {
+            const Key* k = find_key(name);
+            if (!k) continue;
+            if (auto why = k->set(c, value.as<std::string>()); !why.empty()) {
+                return Failure{"command line: --" + name + ": " + why};
+            }
+            set_by_command_line[name] = true;
+        }
+    }
+
+    {
+        std::istringstream in(text);
+        std::string line, section;
+        std::map<std::string, int> seen;
+        for (int number = 1; std::getline(in, line); ++number) {
+            std::string where = path + ":" + std::to_string(number) + ": ";
+            std::string t = trim(line);
+            if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+            if (t.front() == '[') {
+                if (t.back() != ']') return Failure{where + "section header without ']'"};
+                section = trim(t.substr(1, t.size() - 2));
+                if (section == "general") section.clear();
+                continue;
+            }
+            std::size_t eq = t.find('=');
+            if (eq == std::string::npos) return Failure{where + "expected 'key = value'"};
+            std::string key = trim(t.substr(0, eq));
+            std::string value = trim(t.substr(eq + 1));
+            // Values may carry a trailing comment after whitespace: "7   # days".
+            if (std::size_t hash = value.find(" #"); hash != std::string::npos)
+                value = trim(value.substr(0, hash));
+            if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+                value = value.substr(1, value.size() - 2);
+            std::string name = section.empty() ? key : section + "." + key;
+            const Key* k = find_key(name);
+            if (!k) {
+                return Failure{where + "unknown key '" + key + "'" +
+                               (section.empty() ? "" : " in [" + section + "]")};
+            }
+            if (seen.count(name)) {
+                return Failure{where + "'" + key + "' already set on line " +
+                               std::to_string(seen[name])};
+            }
+            seen[name] = number;
+            if (set_by_command_line.count(name)) continue;
+            if (auto why = k->set(c, value); !why.empty()) return Failure{where + key + ": " + why};
+        }
+    }
+    if (auto why = check_whole(c); !why.empty())
+        return Failure{(path.empty() ? std::string() : path + ": ") + why};
+    return c;
+}
+
+Result<Config, Failure> parse_config_text(const std::string& text, const std::string& path,
+                                          const std::vector<std::string>& args) {
+    // Every setter reports errors as values; this is the backstop for a library
+    // call that throws (an overflowing number, say): still a message, never a crash.
+    try {
+        return parse_config_text_impl(text, path, args);
+    } catch (const std::exception& e) {
+        return Failure{(path.empty() ? std::string("configuration") : path) + ": " + e.what()};
+    }
+}
+
+std::string config_help() {
+    std::ostringstream out;
+    out << describe();
+    return out.str();
+}
+
+}  // namespace backstop
