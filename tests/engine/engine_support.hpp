@@ -9,10 +9,8 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <initializer_list>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,6 +20,7 @@
 #include "backstop/base/clock.hpp"
 #include "backstop/policy/config.hpp"
 #include "backstop/policy/policy.hpp"
+#include "read_file.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 
@@ -160,10 +159,7 @@ class StderrCapture {
 
     std::string text() const {
         std::fflush(stderr);
-        std::ifstream in(path_);
-        std::stringstream s;
-        s << in.rdbuf();
-        return s.str();
+        return testing::read_file(path_);
     }
 
   private:

@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "read_file.hpp"
+
 #ifndef BACKSTOP_MILTER
 #define BACKSTOP_MILTER "backstop-milter"
 #endif
@@ -41,13 +43,6 @@ void write_file(const std::string& path, const std::string& text, mode_t mode) {
         if (!out) throw std::runtime_error("cannot write " + path);
     }
     ::chmod(path.c_str(), mode);  // key files must not be group/world readable
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 }  // namespace
@@ -249,7 +244,7 @@ int MilterProcess::terminate(std::chrono::milliseconds grace) {
 }
 
 std::string MilterProcess::log() const {
-    return read_file(log_path_);
+    return testing::read_file(log_path_);
 }
 
 bool MilterProcess::wait_for_log(const std::string& needle, std::chrono::milliseconds timeout) {

@@ -2,23 +2,14 @@
 // recipients, status, reason, hard/soft and the returned original.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "backstop/bounce/classify.hpp"
+#include "bounce_fixture.hpp"
 
 using namespace backstop;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-    std::ifstream in(std::string(BACKSTOP_FIXTURES) + "/bounce/" + name, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    EXPECT_FALSE(ss.str().empty()) << name;
-    return ss.str();
-}
 
 Classification classify(const std::string& name, const std::string& envelope_recipient = "") {
     ClassifyOptions opts;

@@ -2,24 +2,17 @@
 // status of the returned original, the milter-side buffer, reason helpers.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <sstream>
 #include <string>
 
 #include "backstop/bounce/classify.hpp"
 #include "backstop/bounce/reason.hpp"
 #include "backstop/bounce/watermark.hpp"
+#include "bounce_fixture.hpp"
 
 using namespace backstop;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-    std::ifstream in(std::string(BACKSTOP_FIXTURES) + "/bounce/" + name, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 constexpr UnixTime kNow = 1772442000;
 

@@ -4,14 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "backstop/bounce/classify.hpp"
+#include "read_file.hpp"
 
 using namespace backstop;
 namespace fs = std::filesystem;
+using backstop::testing::read_file;
 
 namespace {
 
@@ -19,19 +19,12 @@ fs::path corpus() {
     return fs::path(BACKSTOP_SHARED) / "corpus" / "sisimai" / "maildir";
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 }  // namespace
 
 TEST(Corpus, NotBouncesAreNone) {
     if (!fs::exists(corpus() / "not")) GTEST_SKIP() << "no shared corpus";
     for (const auto& e : fs::directory_iterator(corpus() / "not")) {
-        auto c = BounceClassifier{}.classify(slurp(e.path()), {});
+        auto c = BounceClassifier{}.classify(read_file(e.path()), {});
         EXPECT_EQ(c.kind, MessageKind::none) << e.path();
     }
 }
@@ -40,7 +33,7 @@ TEST(Corpus, EveryBounceIsRecognised) {
     if (!fs::exists(corpus() / "bsd")) GTEST_SKIP() << "no shared corpus";
     int total = 0, none = 0;
     for (const auto& e : fs::directory_iterator(corpus() / "bsd")) {
-        auto c = BounceClassifier{}.classify(slurp(e.path()), {});
+        auto c = BounceClassifier{}.classify(read_file(e.path()), {});
         ++total;
         if (c.kind == MessageKind::none) ++none;
     }
@@ -53,8 +46,8 @@ TEST(Corpus, CrlfCopiesMatch) {
     for (const auto& e : fs::directory_iterator(corpus() / "dos")) {
         fs::path lf = corpus() / "bsd" / e.path().filename();
         if (!fs::exists(lf)) continue;
-        auto a = BounceClassifier{}.classify(slurp(lf), {});
-        auto b = BounceClassifier{}.classify(slurp(e.path()), {});
+        auto a = BounceClassifier{}.classify(read_file(lf), {});
+        auto b = BounceClassifier{}.classify(read_file(e.path()), {});
         EXPECT_EQ(a.kind, b.kind) << e.path();
         ASSERT_EQ(a.recipients.size(), b.recipients.size()) << e.path();
         for (std::size_t i = 0; i < a.recipients.size(); ++i) {
