@@ -1,28 +1,61 @@
 # Shared helpers for the end-to-end tests: a real MTA on loopback (DESIGN §8),
 # an smtp-sink as the next hop, and backstop-milter between them.
 # Sourced by tests/e2e/test_*.sh; needs root, swaks and smtp-sink (from postfix).
-# e2e_setup brings up Postfix; a test for another MTA calls e2e_start_common and
-# starts its MTA itself (test_sendmail.sh).
+# e2e_setup brings up Postfix as an MX; a test for another MTA calls e2e_start_common
+# and starts its MTA itself (test_sendmail.sh).
+#
+# Postfix is set up as a mail administrator runs an MX that also forwards:
+#   mydestination = localhost, ours.example, fwd.ours.example (the SRS domain), real
+#     local users (bsalice, bsbob, bscarol; created once and left), delivery to
+#     /var/mail/USER, Postfix's default recipient validation (local_recipient_maps);
+#   the alias bsfwd: dave@remote.example, in an alias file of the run;
+#   the virtual-mailbox domain virt.ours.example (bsvera, mailboxes under the run);
+#   mynetworks = 127.0.0.1/32; outside clients connect from 127.0.0.2; SMTP AUTH
+#     (Cyrus SASL, sasldb2 inside the chroot) for bsalice@ours.example;
+#   everything else relayed to the smtp-sink (relayhost);
+#   the backstop lines of conf/postfix-main.cf, applied as shipped: the milter on
+#     127.0.0.1:8891 and the socketmap backstop/socketmap in Postfix's queue directory.
+# Each changed file is backed up and restored by e2e_cleanup; the run's messages are
+# removed from the test users' mailboxes at the end (never other mail).
 #
 # Layout of one run (all under $E2E_DIR, removed at the end unless E2E_KEEP=1):
 #   sink/        smtp-sink dumps, one file per delivered message
 #   milter.conf  backstop config; milter.log its stderr; *.keys / *.secrets 0600
-#   postfix/     backups of main.cf and master.cf, restored by e2e_cleanup
+#   postfix/     backups of main.cf, master.cf and sasl/smtpd.conf
+#   aliases, vmailbox, vmail/   the alias file, virtual mailbox map and mailboxes
 
+E2E_HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 E2E_SINK_PORT=${E2E_SINK_PORT:-2526}
 E2E_SMTP_PORT=25 # where smtp_send connects: the MTA under test
-E2E_DELIVERY=30  # seconds to wait for a message to reach the sink
+E2E_MILTER_PORT=${E2E_MILTER_PORT:-} # empty: a free port (e2e_setup: 8891, as conf/postfix-main.cf)
+E2E_DELIVERY=30  # seconds to wait for a message to reach the sink or a mailbox
 E2E_MAILLOG=/var/log/backstop-e2e.log # maillog_file must lie under /var
-E2E_RUN=r$$x$(date +%s)               # in every address: tells our mail from any other
+E2E_MAILLOG_START=0                   # its size when this run started
+E2E_RUN=r$$x$(date +%s)               # in every message: tells our mail from any other
 E2E_DIR=
 E2E_PASSED=0
 E2E_FAILED=0
 E2E_MILTER_PID=
 E2E_SINK_PID=
 E2E_POSTFIX_STARTED=0
+E2E_POSTFIX_CHANGED=0 # main.cf & co. backed up: e2e_stop_postfix restores them
 E2E_POSTFIX_WAS_RUNNING=0
 E2E_MTA_STOP=          # function that stops the MTA under test; run first by e2e_cleanup
 E2E_MTA_LOG=e2e_postfix_log # function printing the MTA log lines of this run
+E2E_LOCAL_DOMAINS="ours.example"
+E2E_SOCKETMAP= # the milter's socketmap listener (e2e_setup: inside Postfix's chroot)
+
+# The Postfix MX (e2e_setup).
+E2E_MAIN_CF=${E2E_MAIN_CF:-$E2E_HERE/../../conf/postfix-main.cf}
+E2E_SPOOL=/var/spool/postfix # queue_directory, and the chroot of smtpd and cleanup
+E2E_SOCKETMAP_DIR=$E2E_SPOOL/backstop
+E2E_SASL_CONF=/etc/postfix/sasl/smtpd.conf
+E2E_SASLDB=/etc/backstop-e2e.sasldb2 # as smtpd sees it, inside the chroot
+E2E_SASL_USER=bsalice@ours.example
+E2E_SASL_PASSWORD=e2e-secret
+E2E_USERS=(bsalice bsbob bscarol bsvmail) # bsvmail owns the virtual mailboxes
+E2E_VUSER=bsvera@virt.ours.example
+E2E_SOCKETMAP_DIR_MADE=0
 
 e2e_log() { printf '%s\n' "$*" >&2; }
 
@@ -41,11 +74,9 @@ e2e_fail() {
     "$E2E_MTA_LOG"
 }
 
-e2e_postfix_log() {
-    if [ -f "$E2E_MAILLOG" ]; then
-        grep -F "$E2E_RUN" "$E2E_MAILLOG" | sed 's/^/    postfix| /' | tail -n 8
-    fi
-}
+# The Postfix log of this run (maillog_file), and its last lines for a failure report.
+e2e_maillog() { [ -f "$E2E_MAILLOG" ] && tail -c +$((E2E_MAILLOG_START + 1)) "$E2E_MAILLOG"; }
+e2e_postfix_log() { e2e_maillog | sed 's/^/    postfix| /' | tail -n 8; }
 
 e2e_summary() {
     printf 'e2e: %d passed, %d failed\n' "$E2E_PASSED" "$E2E_FAILED"
@@ -86,14 +117,21 @@ e2e_require() {
 
 # e2e_write_config [UNSIGNED_BOUNCE_ACTION]: the milter config for this run.
 e2e_write_config() {
-    cat >"$E2E_DIR/milter.conf" <<EOF
+    {
+        cat <<EOF
 socket = inet:$E2E_MILTER_PORT@127.0.0.1
 foreground = true
 log-level = debug
 allow-root = true
 state = sqlite:$E2E_DIR/state.db
+EOF
+        if [ -n "$E2E_SOCKETMAP" ]; then
+            # Postfix's smtpd and cleanup run as postfix: the group may connect.
+            printf 'socketmap = %s\nsocket-group = postfix\nsocket-mode = 0660\n' "$E2E_SOCKETMAP"
+        fi
+        cat <<EOF
 [domains]
-local = ours.example
+local = $E2E_LOCAL_DOMAINS
 internal-networks = 127.0.0.1/32
 [srs]
 enable = true
@@ -108,6 +146,7 @@ unsigned-bounce = ${1:-reject}
 bad-signature = reject
 exempt-recipients = postmaster@*
 EOF
+    } >"$E2E_DIR/milter.conf"
 }
 
 e2e_make_keys() {
@@ -118,12 +157,18 @@ e2e_make_keys() {
     )
 }
 
+# The milter is up: its milter port listens, and its socketmap socket, if any, exists.
+milter_listening() {
+    port_open 127.0.0.1 "$E2E_MILTER_PORT" &&
+        { [ -z "$E2E_SOCKETMAP" ] || [ -S "${E2E_SOCKETMAP#unix:}" ]; }
+}
+
 e2e_start_milter() {
     # 9>&-: daemons must not inherit the run lock.
     "$E2E_MILTER_BIN" --config "$E2E_DIR/milter.conf" --foreground >>"$E2E_DIR/milter.log" 2>&1 9>&- &
     E2E_MILTER_PID=$!
-    if ! wait_until 15 port_open 127.0.0.1 "$E2E_MILTER_PORT"; then
-        e2e_log "backstop-milter did not listen on $E2E_MILTER_PORT:"
+    if ! wait_until 15 milter_listening; then
+        e2e_log "backstop-milter did not listen on $E2E_MILTER_PORT${E2E_SOCKETMAP:+ and $E2E_SOCKETMAP}:"
         tail -n 20 "$E2E_DIR/milter.log" >&2
         return 1
     fi
@@ -139,7 +184,7 @@ e2e_stop_milter() {
     E2E_MILTER_PID=
 }
 
-# --- smtp-sink and Postfix ------------------------------------------------------------
+# --- smtp-sink ------------------------------------------------------------------------
 
 e2e_start_sink() {
     if port_open 127.0.0.1 "$E2E_SINK_PORT"; then
@@ -154,51 +199,216 @@ e2e_start_sink() {
     wait_until 10 port_open 127.0.0.1 "$E2E_SINK_PORT"
 }
 
+# --- Postfix as an MX -------------------------------------------------------------------
+
+# e2e_main_cf_lines FILE: the parameters of a main.cf fragment, one "name = value" per
+# line, read as Postfix reads main.cf: "#" lines and blank lines are ignored, a line
+# starting with white space continues the one before. A "#" inside a value is an
+# error: main.cf has no trailing comments, Postfix would take it as part of the value.
+e2e_main_cf_lines() {
+    python3 - "$1" <<'EOF'
+import re, sys
+path = sys.argv[1]
+params, errors = [], []
+for n, line in enumerate(open(path, encoding="utf-8"), 1):
+    line = line.rstrip("\n")
+    if not line.strip() or line.lstrip().startswith("#"):
+        continue
+    if line[0] in " \t":
+        if params:
+            params[-1][1] += " " + line.strip()
+        else:
+            errors.append(f"{path}:{n}: a continuation line before any parameter")
+        continue
+    m = re.fullmatch(r"([A-Za-z0-9_]+)\s*=\s*(.*?)\s*", line)
+    if m:
+        params.append([m.group(1), m.group(2), n])
+    else:
+        errors.append(f"{path}:{n}: not 'name = value': {line}")
+for name, value, n in params:
+    if "#" in value:
+        errors.append(f"{path}:{n}: '#' in the value of {name}: main.cf has no trailing comments")
+if not params:
+    errors.append(f"{path}: no parameters")
+if errors:
+    sys.exit("\n".join(errors))
+for name, value, _ in params:
+    print(f"{name} = {value}")
+EOF
+}
+
+# e2e_make_users: the local users of the MX, created once and left (no home, no shell).
+e2e_make_users() {
+    local u
+    for u in "${E2E_USERS[@]}"; do
+        id -u "$u" >/dev/null 2>&1 && continue
+        useradd --no-create-home --user-group --shell /usr/sbin/nologin \
+            --comment "backstop end-to-end tests" "$u" || return 1
+    done
+}
+
+# e2e_make_maps: the run's alias file and the virtual-mailbox domain's map and base.
+e2e_make_maps() {
+    printf 'bsfwd: dave@remote.example\n' >"$E2E_DIR/aliases"
+    postalias "hash:$E2E_DIR/aliases" || return 1
+    printf '%s virt.ours.example/bsvera\n' "$E2E_VUSER" >"$E2E_DIR/vmailbox"
+    postmap "hash:$E2E_DIR/vmailbox" || return 1
+    mkdir -p "$E2E_DIR/vmail/virt.ours.example"
+    chown -R bsvmail:bsvmail "$E2E_DIR/vmail"
+    # Postfix needs /etc/aliases.db for alias_maps = hash:/etc/aliases.
+    [ -f /etc/aliases.db ] || postalias hash:/etc/aliases
+}
+
+# e2e_make_sasl: Cyrus SASL with sasldb2 for smtpd. smtpd reads smtpd.conf before it
+# enters its chroot (/var/spool/postfix) and the database after, so the database
+# lies inside the chroot, under a name of its own that no site uses.
+e2e_make_sasl() {
+    mkdir -p "$(dirname "$E2E_SASL_CONF")"
+    cat >"$E2E_SASL_CONF" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN LOGIN
+sasldb_path: $E2E_SASLDB
+EOF
+    local db=$E2E_SPOOL$E2E_SASLDB
+    rm -f "$db"
+    printf '%s' "$E2E_SASL_PASSWORD" |
+        saslpasswd2 -p -c -f "$db" -u "${E2E_SASL_USER#*@}" "${E2E_SASL_USER%@*}" || return 1
+    chown root:postfix "$db"
+    chmod 640 "$db"
+}
+
+# e2e_make_socketmap_dir: where the milter's socketmap socket lives, inside the chroot;
+# made when missing (and then removed at the end). A socket there that answers belongs
+# to a backstop-milter of this machine: the run does not take it over.
+e2e_make_socketmap_dir() {
+    local sock=${E2E_SOCKETMAP#unix:}
+    if [ -S "$sock" ] && python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock" 2>/dev/null; then
+        e2e_log "e2e: $sock, where the run's socketmap must listen, is in use: stop that milter first"
+        return 1
+    fi
+    if [ ! -d "$E2E_SOCKETMAP_DIR" ]; then
+        mkdir -m 750 "$E2E_SOCKETMAP_DIR" || return 1
+        chgrp postfix "$E2E_SOCKETMAP_DIR"
+        E2E_SOCKETMAP_DIR_MADE=1
+    fi
+}
+
 e2e_start_postfix() {
+    local settings
+    if ! settings=$(e2e_main_cf_lines "$E2E_MAIN_CF"); then
+        e2e_log "cannot use $E2E_MAIN_CF"
+        return 1
+    fi
     mkdir -p "$E2E_DIR/postfix"
     cp -p /etc/postfix/main.cf /etc/postfix/master.cf "$E2E_DIR/postfix/"
+    [ -f "$E2E_SASL_CONF" ] && cp -p "$E2E_SASL_CONF" "$E2E_DIR/postfix/smtpd.conf"
+    E2E_POSTFIX_CHANGED=1
     if postfix status >/dev/null 2>&1; then
         E2E_POSTFIX_WAS_RUNNING=1
         postfix stop >/dev/null 2>&1
         wait_until 20 port_closed 127.0.0.1 25
     fi
-    # DESIGN §8, plus: ours.example and the SRS domain are relayed to the sink too, so
-    # inbound mail that the milter lets through shows up there with its final recipient.
-    postconf -e inet_interfaces=loopback-only mydestination= \
+    E2E_MAILLOG_START=$(stat -c %s "$E2E_MAILLOG" 2>/dev/null || echo 0)
+    e2e_make_users && e2e_make_maps && e2e_make_sasl || return 1
+    local uid gid
+    uid=$(id -u bsvmail) gid=$(id -g bsvmail)
+    # The MX (see the top of this file). Parameters set to nothing or removed (-X)
+    # undo whatever the machine had that would change the topology.
+    # shellcheck disable=SC2016 # $mydomain is Postfix's
+    postconf -e inet_interfaces=loopback-only \
+        myhostname=mx.ours.example mydomain=ours.example 'myorigin=$mydomain' \
+        'mydestination=localhost, ours.example, fwd.ours.example' \
+        'mynetworks=127.0.0.1/32' \
+        'smtpd_relay_restrictions=permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination' \
+        smtpd_recipient_restrictions= relay_domains= \
         "relayhost=[127.0.0.1]:$E2E_SINK_PORT" default_transport=smtp relay_transport=smtp \
-        'relay_domains=ours.example fwd.ours.example' \
-        "smtpd_milters=inet:127.0.0.1:$E2E_MILTER_PORT" \
-        "non_smtpd_milters=inet:127.0.0.1:$E2E_MILTER_PORT" \
-        milter_default_action=tempfail milter_protocol=6 \
+        "alias_maps=hash:/etc/aliases, hash:$E2E_DIR/aliases" \
+        recipient_delimiter=+ mailbox_command= home_mailbox= mailbox_transport= \
+        fallback_transport= luser_relay= \
+        virtual_mailbox_domains=virt.ours.example \
+        "virtual_mailbox_maps=hash:$E2E_DIR/vmailbox" \
+        "virtual_mailbox_base=$E2E_DIR/vmail" \
+        "virtual_uid_maps=static:$uid" "virtual_gid_maps=static:$gid" \
+        smtpd_sasl_auth_enable=yes smtpd_sasl_type=cyrus smtpd_sasl_path=smtpd \
+        smtpd_tls_auth_only=no \
         "maillog_file=$E2E_MAILLOG" \
-        'mynetworks=127.0.0.0/8' \
-        'smtpd_relay_restrictions=permit_mynetworks reject_unauth_destination' \
         smtp_connect_timeout=5s \
-        content_filter= transport_maps= relay_recipient_maps= # whatever the box had
-    postfix check >/dev/null 2>&1 || true
-    postfix start >/dev/null 2>&1 9>&-
+        content_filter= transport_maps= relay_recipient_maps= || return 1
+    postconf -X local_recipient_maps smtpd_reject_unlisted_recipient virtual_alias_maps \
+        canonical_maps mail_spool_directory local_transport virtual_transport \
+        cyrus_sasl_config_path internal_mail_filter_classes
+    # The backstop lines, exactly as conf/postfix-main.cf ships them.
+    local line
+    while IFS= read -r line; do
+        postconf -e "$line" || { e2e_log "postconf refused: $line"; return 1; }
+    done <<<"$settings"
+    if ! postfix check >"$E2E_DIR/postfix/check.out" 2>&1 || [ -s "$E2E_DIR/postfix/check.out" ]; then
+        e2e_log "postfix check:"
+        cat "$E2E_DIR/postfix/check.out" >&2
+    fi
     E2E_POSTFIX_STARTED=1
+    postfix start >/dev/null 2>&1 9>&-
     wait_until 30 port_open 127.0.0.1 25
 }
 
-# Removes our messages from the queue (never anybody else's).
+# Queue IDs that cleanup gave out during this run.
+e2e_run_queue_ids() {
+    e2e_maillog | sed -n 's/.* postfix\/cleanup\[[0-9]*\]: \([0-9A-Za-z]*\): message-id=.*/\1/p'
+}
+
+# Removes this run's messages from the queue (never anybody else's).
 e2e_delete_our_queue() {
-    postqueue -j 2>/dev/null | grep -F "$E2E_RUN" |
+    postqueue -j 2>/dev/null |
         python3 -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["queue_id"])' |
+ours = set(open(sys.argv[1]).read().split())
+for l in sys.stdin:
+    q = json.loads(l)["queue_id"]
+    if q in ours: print(q)' <(e2e_run_queue_ids) |
         postsuper -d - >/dev/null 2>&1
 }
 
-# Stops our Postfix, restores main.cf/master.cf and the Postfix that was running.
+# e2e_prune_mailboxes: removes this run's messages from the test users' mailboxes, under
+# the mbox locks local(8) uses (a dot lock and fcntl), and never touches other mail.
+e2e_prune_mailboxes() {
+    local u files=()
+    for u in "${E2E_USERS[@]}"; do
+        [ -f "/var/mail/$u" ] && files+=("/var/mail/$u")
+    done
+    [ ${#files[@]} -gt 0 ] || return 0
+    python3 - "$E2E_RUN" "${files[@]}" <<'EOF'
+import mailbox, sys
+run = sys.argv[1].encode()
+for path in sys.argv[2:]:
+    box = mailbox.mbox(path, create=False)
+    box.lock()
+    try:
+        ours = [key for key, data in ((k, box.get_bytes(k)) for k in box.keys()) if run in data]
+        for key in ours:
+            box.remove(key)
+        box.flush()
+    finally:
+        box.unlock()
+        box.close()
+EOF
+}
+
+# Stops our Postfix, restores its files and the Postfix that was running.
 e2e_stop_postfix() {
-    e2e_delete_our_queue
     if [ "$E2E_POSTFIX_STARTED" = 1 ]; then
+        e2e_delete_our_queue
         postfix stop >/dev/null 2>&1
         wait_until 20 port_closed 127.0.0.1 25
     fi
-    if [ -f "$E2E_DIR/postfix/main.cf" ]; then
-        cp -p "$E2E_DIR/postfix/main.cf" "$E2E_DIR/postfix/master.cf" /etc/postfix/
+    [ "$E2E_POSTFIX_CHANGED" = 1 ] || return 0
+    cp -p "$E2E_DIR/postfix/main.cf" "$E2E_DIR/postfix/master.cf" /etc/postfix/
+    if [ -f "$E2E_DIR/postfix/smtpd.conf" ]; then
+        cp -p "$E2E_DIR/postfix/smtpd.conf" "$E2E_SASL_CONF"
+    else
+        rm -f "$E2E_SASL_CONF"
     fi
+    rm -f "$E2E_SPOOL$E2E_SASLDB"
+    [ "${E2E_KEEP:-0}" = 1 ] || e2e_prune_mailboxes
     [ "$E2E_POSTFIX_WAS_RUNNING" = 1 ] && postfix start >/dev/null 2>&1 9>&-
 }
 
@@ -206,6 +416,10 @@ e2e_cleanup() {
     set +e
     [ -n "$E2E_MTA_STOP" ] && "$E2E_MTA_STOP"
     e2e_stop_milter
+    if [ "$E2E_SOCKETMAP_DIR_MADE" = 1 ]; then
+        rm -f "${E2E_SOCKETMAP#unix:}"
+        rmdir "$E2E_SOCKETMAP_DIR"
+    fi
     if [ -n "$E2E_SINK_PID" ]; then
         kill "$E2E_SINK_PID" 2>/dev/null
         wait "$E2E_SINK_PID" 2>/dev/null
@@ -235,7 +449,15 @@ e2e_start_common() {
     chmod 755 "$E2E_DIR"
     trap e2e_cleanup EXIT
     trap 'exit 130' INT TERM
-    E2E_MILTER_PORT=$(free_port)
+    [ -n "$E2E_MILTER_PORT" ] || E2E_MILTER_PORT=$(free_port)
+    if port_open 127.0.0.1 "$E2E_MILTER_PORT"; then
+        e2e_log "e2e: 127.0.0.1:$E2E_MILTER_PORT, where backstop-milter must listen, is taken" \
+            "(a milter of scripts/run?): stop that first"
+        return 1
+    fi
+    if [ -n "$E2E_SOCKETMAP" ]; then
+        e2e_make_socketmap_dir || return 1
+    fi
     e2e_make_keys
     e2e_write_config reject
     : >"$E2E_DIR/milter.log"
@@ -257,10 +479,15 @@ e2e_setup_or_exit() {
     fi
 }
 
-# e2e_setup MILTER CLI: everything up, Postfix in front; cleanup is trapped.
+# e2e_setup MILTER CLI: everything up, Postfix in front; cleanup is trapped. The milter
+# listens where conf/postfix-main.cf expects it: 127.0.0.1:8891 and the socketmap.
 e2e_setup() {
-    e2e_require postfix postconf postqueue postsuper swaks smtp-sink python3
+    e2e_require postfix postconf postqueue postsuper postalias postmap swaks smtp-sink \
+        python3 useradd saslpasswd2
     E2E_MTA_STOP=e2e_stop_postfix
+    E2E_MILTER_PORT=8891
+    E2E_SOCKETMAP=unix:$E2E_SOCKETMAP_DIR/socketmap
+    E2E_LOCAL_DOMAINS="ours.example, virt.ours.example"
     e2e_start_common "$1" "$2" || return 1
     e2e_start_postfix || return 1
 }
@@ -315,6 +542,64 @@ sink_field() { sed -n "s/^$2: //p" "$1"; }
 # without FROM:/TO:; both forms are accepted). "<>" gives "".
 angle_addr() { sed -n 's/^\([A-Za-z]*:\)\{0,1\}<\([^>]*\)>.*/\2/p'; }
 
+# --- Mailboxes and Postfix's queue -------------------------------------------------------
+
+mailbox_of() { echo "/var/mail/$1"; }
+
+# mbox_count FILE STRING: the messages in the mbox FILE that contain the fixed STRING.
+mbox_count() {
+    python3 - "$1" "$2" <<'EOF'
+import mailbox, os, sys
+path, needle = sys.argv[1], sys.argv[2].encode()
+box = mailbox.mbox(path, create=False) if os.path.exists(path) else {}
+print(sum(1 for key in box.keys() if needle in box.get_bytes(key)))
+EOF
+}
+
+# mbox_message FILE STRING: the last message of FILE that contains STRING, with the
+# Return-Path that local(8) and virtual(8) write first.
+mbox_message() {
+    python3 - "$1" "$2" <<'EOF'
+import mailbox, os, sys
+path, needle = sys.argv[1], sys.argv[2].encode()
+box = mailbox.mbox(path, create=False) if os.path.exists(path) else {}
+found = [box.get_bytes(key) for key in box.keys() if needle in box.get_bytes(key)]
+sys.stdout.write(found[-1].decode("latin-1") if found else "")
+EOF
+}
+
+# mbox_has FILE STRING: at least one message of FILE contains STRING.
+mbox_has() { [ "$(mbox_count "$1" "$2")" -gt 0 ]; }
+
+# The queue ID Postfix gave the message of the last smtp_send ("queued as ...").
+swaks_queue_id() { sed -n 's/^ *<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$E2E_DIR/swaks.out" | tail -n 1; }
+
+# pickup_queue_id SENDER: the queue ID of a sendmail(1) submission from SENDER.
+pickup_queue_id() {
+    e2e_maillog | sed -n "s/.* postfix\/pickup\[[0-9]*\]: \([0-9A-Za-z]*\): uid=[0-9]* from=<$1>.*/\1/p" | tail -n 1
+}
+
+queue_id_removed() { e2e_maillog | grep -q " $1: removed\$"; }
+
+# The queue files a message begot: copies local(8) forwarded through an alias, and
+# the bounce Postfix sent.
+queue_id_children() {
+    e2e_maillog | sed -n -e "s/.* $1: to=.*(forwarded as \([0-9A-Za-z]*\)).*/\1/p" \
+        -e "s/.* $1: sender non-delivery notification: \([0-9A-Za-z]*\)\$/\1/p"
+}
+
+# wait_done QID: waits until Postfix is done with QID and with each message it begot
+# (each logged "removed"): every copy has been delivered by then, so a count that
+# follows is final. False after E2E_DELIVERY seconds for one of them.
+wait_done() {
+    [ -n "$1" ] || return 1
+    wait_until "$E2E_DELIVERY" queue_id_removed "$1" || return 1
+    local child
+    for child in $(queue_id_children "$1"); do
+        wait_done "$child" || return 1
+    done
+}
+
 # --- Checks shared by the MTA tests ------------------------------------------------------
 
 # check_prvs_sender NAME RCPT USER [DIGIT [KEYS]]: the dump for RCPT has sender
@@ -354,10 +639,11 @@ check_sent_signed() {
     check_prvs_sender "$name" "$rcpt" "$@"
 }
 
-# check_unsigned_bounce_refused NAME RCPT: a bounce from outside to the unsigned
-# local address RCPT gets 550 5.7.1 at RCPT and reaches nobody.
+# check_unsigned_bounce_refused NAME RCPT [MBOX]: a bounce from outside to the unsigned
+# local address RCPT gets 550 5.7.1 at RCPT and reaches nobody: not the sink, not the
+# mailbox MBOX.
 check_unsigned_bounce_refused() {
-    local name=$1 rcpt=$2
+    local name=$1 rcpt=$2 mbox=${3:-}
     if smtp_send 127.0.0.2 "" "$rcpt"; then
         e2e_fail "$name" "swaks succeeded: the bounce was accepted"
         return
@@ -365,6 +651,8 @@ check_unsigned_bounce_refused() {
     expect_rcpt_reply "$name" '^ *<\*\* 550 5\.7\.1 '
     if [ "$(sink_count "<$rcpt>")" -ne 0 ]; then
         e2e_fail "$name-not-delivered" "a rejected bounce reached the sink"
+    elif [ -n "$mbox" ] && [ "$(mbox_count "$mbox" "$rcpt")" -ne 0 ]; then
+        e2e_fail "$name-not-delivered" "a rejected bounce reached $mbox"
     else
         e2e_pass "$name-not-delivered"
     fi
