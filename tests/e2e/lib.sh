@@ -377,16 +377,19 @@ e2e_prune_mailboxes() {
     done
     [ ${#files[@]} -gt 0 ] || return 0
     python3 - "$E2E_RUN" "${files[@]}" <<'EOF'
-import mailbox, sys
+import mailbox, os, sys
 run = sys.argv[1].encode()
 for path in sys.argv[2:]:
+    owner = os.stat(path)
     box = mailbox.mbox(path, create=False)
     box.lock()
     try:
-        ours = [key for key, data in ((k, box.get_bytes(k)) for k in box.keys()) if run in data]
+        ours = [key for key in box.keys() if run in box.get_bytes(key)]
         for key in ours:
             box.remove(key)
-        box.flush()
+        box.flush()  # writes a new file: give it back to the mailbox's owner
+        os.chown(path, owner.st_uid, owner.st_gid)
+        os.chmod(path, owner.st_mode & 0o7777)
     finally:
         box.unlock()
         box.close()
