@@ -15,6 +15,8 @@
 # 127.0.0.2 are the outside world, or SMTP AUTH users.
 # "Exactly once" is counted after Postfix has logged every queue file of the message
 # (and of the copies it forwarded or the bounce it made) as removed.
+# The last case applies the master.cf alternative that conf/postfix-main.cf gives in a
+# comment (original Return-Path in local mailboxes) and checks it.
 # Needs root; restores Postfix's files at the end and removes the run's messages
 # from the test users' mailboxes.
 # Prints PASS/FAIL per case and "e2e: N passed, M failed"; exits non-zero on a failure.
@@ -576,6 +578,68 @@ case_f() {
     fi
 }
 
+# --- The alternative without SRS in local mailboxes -------------------------------------
+
+# master_cf_alternative: the master.cf lines that conf/postfix-main.cf gives in its
+# comment (the block of "#   " lines after the line naming master.cf), applied with
+# postconf -M (services) and -P (their -o options), so the comment is what is tested.
+master_cf_alternative() {
+    python3 - "$E2E_MAIN_CF" <<'EOF' | while IFS= read -r arg; do postconf "${arg%% *}" "${arg#* }" || return 1; done
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+start = next(i for i, l in enumerate(lines) if "master.cf:" in l) + 1
+service = None
+for line in lines[start:]:
+    if not line.startswith("#   "):
+        break
+    text = line[4:]
+    if text.startswith(" "):
+        opt = text.split()
+        assert opt[0] == "-o" and service, line
+        print(f"-P {service}/{opt[1]}")
+    else:
+        f = text.split()
+        service = f"{f[0]}/{f[1]}"
+        print(f"-M {service}={' '.join(f)}")
+EOF
+}
+
+# (r) With those lines, inbound mail keeps its original Return-Path in the mailbox,
+# and mail forwarded through the alias still leaves with SRS0. Last: it changes
+# master.cf (restored at the end) for every later message.
+case_r() {
+    local name="r alternative-return-path" sender="someone-r.$R@remote.example" rp file
+    if ! master_cf_alternative || ! postfix reload >/dev/null 2>&1 9>&-; then
+        e2e_fail "$name" "could not apply the master.cf lines of $E2E_MAIN_CF"
+        return
+    fi
+    postconf -M smtp/inet cleanup-nosrs/unix | sed 's/^/    /'
+    postconf -P | grep -E '^(smtp/inet|cleanup-nosrs/unix)/' | sed 's/^/    /'
+    if ! send_marked r 127.0.0.2 "$sender" bsbob@ours.example; then
+        e2e_fail "$name" "swaks failed: $(swaks_rcpt_reply) $(swaks_tail)"
+    elif check_once "$name" "$(mailbox_of bsbob)" r; then
+        rp=$(mbox_message "$(mailbox_of bsbob)" "backstop e2e $R r" | sed -n '1s/^Return-Path: <\(.*\)>$/\1/p')
+        if [ "$rp" = "$sender" ]; then
+            e2e_pass "$name"
+        else
+            e2e_fail "$name" "Return-Path <$rp>, want <$sender>"
+        fi
+    fi
+    name="r alternative-alias-forward-srs0"
+    if ! send_marked r-fwd 127.0.0.2 "carol-r.$R@foreign.example" bsfwd@ours.example; then
+        e2e_fail "$name" "swaks failed: $(swaks_rcpt_reply) $(swaks_tail)"
+    elif ! wait_done "$(swaks_queue_id)"; then
+        e2e_fail "$name" "Postfix did not finish the message within ${DELIVERY}s"
+    else
+        file=$(sink_file_for "backstop e2e $R r-fwd")
+        if [[ $(sink_field "$file" X-Mail-Args | angle_addr) =~ ^SRS0=[^=]{4}=[A-Z2-7]{2}=foreign\.example=carol-r\.$R@fwd\.ours\.example$ ]]; then
+            e2e_pass "$name"
+        else
+            e2e_fail "$name" "sender on the wire: $(sink_field "$file" X-Mail-Args)"
+        fi
+    fi
+}
+
 STARTED=$(date +%s)
 case_a
 case_a2
@@ -595,6 +659,7 @@ case_w
 case_h
 case_j
 case_f
+case_r
 printf '    %d s\n' $(($(date +%s) - STARTED))
 
 e2e_summary
