@@ -233,7 +233,9 @@ case_e() {
     smtp_send 127.0.0.2 "" "$forged"
     check_refused "e forged-tag" "$USER_UNKNOWN"
     srs=$(srs_of "victim-e.$R@foreign.example")
-    srs="SRS0=$([ "${srs:5:1}" = A ] && echo B || echo A)${srs:6}" # another hash
+    # Another hash: SRS hashes compare without case (Postfix lowercases the key too),
+    # so the first character becomes one that differs from it in any case.
+    srs="SRS0=$([[ ${srs:5:1} == [aA] ]] && echo B || echo A)${srs:6}"
     smtp_send 127.0.0.2 "" "$srs"
     check_refused "e forged-srs" "$USER_UNKNOWN"
     if sink_has "victim-e.$R@foreign.example"; then
