@@ -33,8 +33,14 @@ std::string PidFile::open(const std::string& path) {
     path_ = std::filesystem::absolute(path, ec).string();
     if (ec) path_ = path;
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int e = errno;
+    // A stale file of another user (root's, from an older start) in a directory we
+    // may write: replace it rather than refuse to start.
+    if (fd_ < 0 && e == EACCES && ::unlink(path_.c_str()) == 0) {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        e = errno;
+    }
     if (fd_ < 0) {
-        const int e = errno;
         const passwd* pw = ::getpwuid(::geteuid());
         path_.clear();
         return "cannot write pidfile " + path + " as " +

@@ -80,6 +80,23 @@ TEST_F(Pidfile, MadeForTheUserAndRemovedAtExit) {
     EXPECT_TRUE(exists(run));  // the directory stays, as systemd's RuntimeDirectory does
 }
 
+// A pidfile root left behind (a killed milter of an older version) in the user's
+// directory is replaced, not a reason to refuse to start.
+TEST_F(Pidfile, StaleFileOfAnotherUserIsReplaced) {
+    const std::string run = dir.file("run");
+    const std::string pidfile = run + "/backstop-milter.pid";
+    ASSERT_EQ(::mkdir(run.c_str(), 0755), 0);
+    ASSERT_EQ(::chown(run.c_str(), nobody, gid_t(-1)), 0);
+    dir.write("run/backstop-milter.pid", "99999\n", 0644);  // root's
+    MilterSettings s;
+    s.args = {"--user", "nobody", "--pidfile", pidfile};
+    MilterProcess milter(s);
+    EXPECT_EQ(owner(pidfile), nobody);
+    EXPECT_EQ(testing::read_file(pidfile), std::to_string(milter.pid()) + "\n");
+    EXPECT_EQ(milter.terminate(), 0) << milter.log();
+    EXPECT_FALSE(exists(pidfile));
+}
+
 // A directory the user may not write: refused before the milter serves, in one line
 // on the terminal, and no file is left.
 TEST_F(Pidfile, DirectoryTheUserCannotWriteIsRefused) {
