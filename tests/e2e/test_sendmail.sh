@@ -179,7 +179,8 @@ sendmail_start() {
     chmod 770 "$SM_DIR/clientmqueue"
     printf 'hosts files\naliases files\n' >"$SM_DIR/service.switch"
     printf '127.0.0.1 localhost %s mta\n' "$MTA_NAME" >"$SM_DIR/hosts"
-    printf 'postmaster: root\nbsfwd: %s\n' "$FORWARD_TARGET" >"$SM_DIR/aliases"
+    printf 'postmaster: root\nbsfwd: %s\nbsfwd2: %s\n' "$FORWARD_TARGET" "$FORWARD_TARGET2" \
+        >"$SM_DIR/aliases"
     # shellcheck disable=SC2016  # expanded by the inner sh
     unshare --uts true 2>/dev/null &&
         SM_PREFIX=(unshare --uts sh -c 'hostname "$0" && exec "$@"' "$MTA_NAME")
@@ -222,6 +223,17 @@ eval "lib_write_config() $(declare -f e2e_write_config | tail -n +2)"
 e2e_write_config() {
     lib_write_config "$@" || return
     sed -i "1i socketmap = inet:$E2E_SOCKETMAP_PORT@127.0.0.1" "$E2E_DIR/milter.conf"
+}
+
+# The socket map listens too (e2e_start_milter waits for the milter port only).
+socketmap_up() { wait_until 15 port_open 127.0.0.1 "$E2E_SOCKETMAP_PORT"; }
+
+# restart_milter 1|0: backstop-milter started again, with its socket map or without.
+restart_milter() {
+    e2e_stop_milter
+    if [ "$1" = 1 ]; then e2e_write_config; else lib_write_config; fi
+    e2e_start_milter || return
+    [ "$1" = 0 ] || socketmap_up
 }
 
 # --- Looking at the queue and the mailbox ----------------------------------------------
@@ -299,7 +311,9 @@ E2E_SINK_PORT=$(free_port)
 E2E_SOCKETMAP_PORT=$(free_port)
 R=$E2E_RUN
 FORWARD_TARGET=dave-g.$R@remote.example
-if ! sendmail_make_user || ! e2e_start_common "$1" "$2" || ! sendmail_start; then
+FORWARD_TARGET2=dave-m.$R@remote.example
+if ! sendmail_make_user || ! e2e_start_common "$1" "$2" || ! socketmap_up ||
+    ! sendmail_start; then
     e2e_fail setup "could not start smtp-sink, backstop-milter or Sendmail"
     e2e_summary
     exit 1
@@ -477,6 +491,53 @@ case_l() {
     fi
 }
 
+# (m) The milter up but its socket map not (not configured, or not yet listening): a
+# bounce to a genuine tag gets 451 4.3.0 at RCPT, never 550 5.1.1; forwarded mail in the
+# queue is deferred, never sent with its foreign sender unrewritten, and leaves with
+# SRS0 once the map is back. The message is queued (sendmail -odq) in a queue of its
+# own, which only this case runs (sendmail -q), so the daemon cannot deliver it early.
+case_m() {
+    local orig="carol-m.$R@foreign.example" q=$SM_DIR/mqueue-m tag file sender
+    tag=$("$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" "$LOCAL_USER@ours.example")
+    mkdir -p "$q" && chmod 700 "$q"
+    printf 'From: %s\nTo: bsfwd2@ours.example\nSubject: backstop e2e %s\n\nThis is a test mailing\n' \
+        "$orig" "$R" | sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -odq \
+        -f "$orig" bsfwd2@ours.example >"$E2E_DIR/submit.out" 2>&1
+    if ! compgen -G "$q/qf*" >/dev/null; then
+        e2e_fail "m queued" "nothing queued: $(tail -n 2 "$E2E_DIR/submit.out")"
+        return
+    fi
+    if ! restart_milter 0; then
+        e2e_fail "m map-down" "the milter did not start without its socket map"
+        return
+    fi
+    send_case "$R-m" 127.0.0.2 "" "$tag"
+    expect_rcpt_reply "m map-down-bounce-tempfail" '^ *<\*\* 451 4\.3\.0 '
+    sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -q -v >"$E2E_DIR/queue-down.out" 2>&1
+    if [ "$(sink_count "<$FORWARD_TARGET2>")" -ne 0 ]; then
+        e2e_fail "m map-down-forward-deferred" "forwarded while the forward map was down"
+    elif ! compgen -G "$q/qf*" >/dev/null; then
+        e2e_fail "m map-down-forward-deferred" "gone from the queue: $(tail -n 3 "$E2E_DIR/queue-down.out")"
+    elif ! grep -q "$FORWARD_TARGET2.*backstop forward map not answering" "$E2E_DIR/queue-down.out"; then
+        e2e_fail "m map-down-forward-deferred" "deferred, but not by check_compat: $(tail -n 3 "$E2E_DIR/queue-down.out")"
+    else
+        e2e_pass "m map-down-forward-deferred"
+    fi
+    if ! restart_milter 1; then
+        e2e_fail "m map-back" "the milter did not start with its socket map"
+        return
+    fi
+    sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -q >"$E2E_DIR/queue-run.out" 2>&1
+    check_sink_once "m map-back-forwarded-once" "$FORWARD_TARGET2" || return
+    file=$(sink_file_for "<$FORWARD_TARGET2>")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if [[ $sender =~ ^SRS0=[^=]+=[^=]+=foreign\.example=carol-m\.$R@fwd\.ours\.example$ ]]; then
+        e2e_pass "m map-back-forwarded-srs0"
+    else
+        e2e_fail "m map-back-forwarded-srs0" "sender on the wire <$sender>"
+    fi
+}
+
 # smtp_send_8bit FROM_IP SENDER RCPT: MAIL FROM with BODY=8BITMIME and an 8-bit body
 # (swaks cannot add MAIL parameters); the error, if any, goes to swaks.out.
 smtp_send_8bit() {
@@ -524,7 +585,7 @@ case_f() {
     else
         e2e_fail "$name-tempfail" "no 451 4.3.2 reply: $(swaks_tail)"
     fi
-    if ! e2e_start_milter; then
+    if ! e2e_start_milter || ! socketmap_up; then
         e2e_fail "$name-restart" "the milter did not come back"
         return
     fi
@@ -549,6 +610,7 @@ case_g
 case_h
 case_i
 case_l
+case_m
 case_k
 case_f
 
