@@ -246,6 +246,17 @@ mailbox_count() {
     if [ -f "$MAILBOX" ]; then grep -c "^X-E2E-Case: $1\$" "$MAILBOX"; else echo 0; fi
 }
 
+# mailbox_header MARK NAME: header NAME of the message marked MARK in the mailbox.
+mailbox_header() {
+    python3 - "$MAILBOX" "$1" "$2" <<'EOF'
+import mailbox, sys
+path, mark, name = sys.argv[1:]
+for msg in mailbox.mbox(path, create=False):
+    if msg.get("X-E2E-Case") == mark:
+        print(msg.get(name, ""))
+EOF
+}
+
 # wait_delivered: Sendmail's queue has drained (deliveries are over, so a count taken
 # now is final).
 wait_delivered() { wait_until "$E2E_DELIVERY" queue_empty; }
@@ -453,7 +464,7 @@ case_h() {
         return
     fi
     check_mailbox_once "h inbound-once" "$R-h" || return
-    rp=$(grep -B 30 "^X-E2E-Case: $R-h\$" "$MAILBOX" | sed -n 's/^Return-Path: //p' | tail -n 1)
+    rp=$(mailbox_header "$R-h" Return-Path)
     if [ "$rp" = "<$orig>" ]; then
         e2e_pass "h inbound-return-path"
     else
