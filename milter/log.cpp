@@ -48,6 +48,10 @@ LogLevel log_level_from(std::string_view name) {
     return LogLevel::info;
 }
 
+bool log_enabled(LogLevel level) {
+    return int(level) <= g_level;
+}
+
 void log(LogLevel level, std::string_view line) {
     if (int(level) > g_level) return;
     // One event, one line: a stray CR/LF must not forge a second log entry, and

@@ -22,6 +22,7 @@
 #include "policy_holder.hpp"
 #include "privileges.hpp"
 #include "server.hpp"
+#include "socketmap_service.hpp"
 #include "stats_server.hpp"
 
 namespace {
@@ -198,6 +199,12 @@ int run(int argc, char** argv) {
             return 1;
         }
     }
+    // The socketmap's socket too is opened while we may still be root.
+    SocketmapService socketmap;
+    if (auto e = socketmap.open(cfg); !e.empty()) {
+        std::cerr << "backstop-milter: " << e << "\n";
+        return 1;
+    }
     // The pidfile is made by the user the milter serves as, so that this user can
     // remove it at exit; as root, its missing directory is made for that user first.
     PidFile pidfile;
@@ -245,6 +252,7 @@ int run(int argc, char** argv) {
             return 1;
         }
     }
+    socketmap.start(current_policy(), daemon_metrics(), clock);
     log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
     // The socket is open: an MTA that connects now waits in the backlog, so systemd
     // may start the MTA (Type=notify).
@@ -256,6 +264,7 @@ int run(int argc, char** argv) {
         log(LogLevel::error, std::string("cannot serve: ") + e.what());
         rc = 1;
     }
+    socketmap.stop();
     if (spec.kind == ListenSpec::Kind::unix_path) unlink(spec.path.c_str());
     pidfile.remove();
     log(LogLevel::info, "stopped");

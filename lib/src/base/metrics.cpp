@@ -9,10 +9,11 @@ namespace {
 struct Family {
     const char* name;
     const char* help;
-    const char* label;  // "" for a plain counter
+    const char* label;  // "" for a plain counter, or when the exposures name their labels
 };
 
-// How each counter is exposed: family name, label value.
+// How each counter is exposed: family name, label value (or, in a family without a
+// label name, the whole label set: map="forward",result="ok").
 struct Exposure {
     Counter counter;
     const char* family;
@@ -34,6 +35,11 @@ constexpr Family kFamilies[] = {
     {"backstop_hard_bounces_recorded_total",
      "Hard bounces of our mail recorded in the state store.", ""},
     {"backstop_errors_total", "Internal errors answered with a temporary failure.", ""},
+    {"backstop_socketmap_lookups_total", "Socketmap lookups, by map and answer.", ""},
+    {"backstop_socketmap_bad_requests_total",
+     "Socketmap connections closed for a malformed or oversized request.", ""},
+    {"backstop_socketmap_connections_refused_total",
+     "Socketmap connections closed at once beyond socketmap-max-connections.", ""},
 };
 
 constexpr Exposure kExposures[] = {
@@ -62,6 +68,21 @@ constexpr Exposure kExposures[] = {
     {Counter::watermark_expired, "backstop_watermark_total", "expired"},
     {Counter::watermark_absent, "backstop_watermark_total", "absent"},
     {Counter::errors, "backstop_errors_total", ""},
+    {Counter::socketmap_forward_ok, "backstop_socketmap_lookups_total",
+     "map=\"forward\",result=\"ok\""},
+    {Counter::socketmap_forward_notfound, "backstop_socketmap_lookups_total",
+     "map=\"forward\",result=\"notfound\""},
+    {Counter::socketmap_forward_temp, "backstop_socketmap_lookups_total",
+     "map=\"forward\",result=\"temp\""},
+    {Counter::socketmap_reverse_ok, "backstop_socketmap_lookups_total",
+     "map=\"reverse\",result=\"ok\""},
+    {Counter::socketmap_reverse_notfound, "backstop_socketmap_lookups_total",
+     "map=\"reverse\",result=\"notfound\""},
+    {Counter::socketmap_reverse_temp, "backstop_socketmap_lookups_total",
+     "map=\"reverse\",result=\"temp\""},
+    {Counter::socketmap_perm, "backstop_socketmap_lookups_total", "map=\"other\",result=\"perm\""},
+    {Counter::socketmap_bad_request, "backstop_socketmap_bad_requests_total", ""},
+    {Counter::socketmap_connections_refused, "backstop_socketmap_connections_refused_total", ""},
 };
 
 }  // namespace
@@ -84,6 +105,9 @@ std::string Metrics::prometheus() const {
             if (*f.label) {
                 std::snprintf(line, sizeof line, "%s{%s=\"%s\"} %llu\n", f.name, f.label,
                               e.label_value, static_cast<unsigned long long>(get(e.counter)));
+            } else if (*e.label_value) {
+                std::snprintf(line, sizeof line, "%s{%s} %llu\n", f.name, e.label_value,
+                              static_cast<unsigned long long>(get(e.counter)));
             } else {
                 std::snprintf(line, sizeof line, "%s %llu\n", f.name,
                               static_cast<unsigned long long>(get(e.counter)));

@@ -118,7 +118,8 @@ Setter one_of(std::string Config::*field, std::vector<std::string> allowed) {
     };
 }
 
-std::string set_socket(Config& c, const std::string& v) {
+// The libmilter spelling of a socket; empty when it is one.
+std::string check_socket_spec(const std::string& v) {
     if (v.rfind("inet:", 0) != 0 && v.rfind("inet6:", 0) != 0 && v.rfind("unix:", 0) != 0 &&
         v.rfind("local:", 0) != 0) {
         return "'" + v + "' is not inet:PORT@HOST, inet6:PORT@HOST or unix:/path";
@@ -132,7 +133,21 @@ std::string set_socket(Config& c, const std::string& v) {
             return "'" + v + "': the port must be a number (libmilter syntax is inet:PORT@HOST)";
         }
     }
+    return {};
+}
+
+std::string set_socket(Config& c, const std::string& v) {
+    if (auto why = check_socket_spec(v); !why.empty()) return why;
     c.socket = v;
+    return {};
+}
+
+// Empty: no socketmap.
+std::string set_socketmap(Config& c, const std::string& v) {
+    if (!v.empty()) {
+        if (auto why = check_socket_spec(v); !why.empty()) return why;
+    }
+    c.socketmap = v;
     return {};
 }
 
@@ -292,6 +307,15 @@ const std::vector<Key>& keys() {
          "per call)",
          set_state},
         {"on-state-error", "when the state store fails: accept or tempfail", set_on_state_error},
+        {"socketmap",
+         "also serve the socketmap maps forward and reverse to the MTA on inet:PORT@HOST, "
+         "inet6:PORT@HOST or unix:/path; empty: off",
+         set_socketmap},
+        {"socketmap-idle-timeout", "seconds before an idle socketmap connection is closed",
+         integer(&Config::socketmap_idle_timeout, 1, 86400)},
+        {"socketmap-max-connections",
+         "socketmap connections at once; beyond it new ones are closed at once",
+         integer(&Config::socketmap_max_connections, 1, 100000)},
         {"log-level", "error, warning, info or debug",
          one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
         {"domains.local", "our domains (comma or space separated)", set_domains},

@@ -26,6 +26,20 @@ TEST(Metrics, PrometheusText) {
     EXPECT_NE(t.find("backstop_eom_latency_seconds_count 3\n"), std::string::npos);
 }
 
+TEST(Metrics, SocketmapLookupsByMapAndResult) {
+    Metrics m;
+    m.add(Counter::socketmap_forward_ok, 2);
+    m.add(Counter::socketmap_reverse_notfound);
+    std::string t = m.prometheus();
+    EXPECT_NE(t.find("# TYPE backstop_socketmap_lookups_total counter\n"), std::string::npos);
+    EXPECT_NE(t.find("backstop_socketmap_lookups_total{map=\"forward\",result=\"ok\"} 2\n"),
+              std::string::npos)
+        << t;
+    EXPECT_NE(t.find("backstop_socketmap_lookups_total{map=\"reverse\",result=\"notfound\"} 1\n"),
+              std::string::npos);
+    EXPECT_NE(t.find("backstop_socketmap_connections_refused_total 0\n"), std::string::npos);
+}
+
 TEST(Metrics, ConcurrentIncrements) {
     Metrics m;
     std::vector<std::thread> threads;

@@ -35,7 +35,16 @@ enum class Counter : std::size_t {
     watermark_expired,
     watermark_absent,
     errors,  // internal errors answered with a tempfail
-    count_   // number of counters
+    socketmap_forward_ok,
+    socketmap_forward_notfound,
+    socketmap_forward_temp,
+    socketmap_reverse_ok,
+    socketmap_reverse_notfound,
+    socketmap_reverse_temp,
+    socketmap_perm,                 // unknown map or a request that is not NAME KEY
+    socketmap_bad_request,          // malformed or oversized netstring: connection closed
+    socketmap_connections_refused,  // beyond socketmap-max-connections
+    count_                          // number of counters
 };
 
 class Metrics {

@@ -27,6 +27,9 @@ struct Config {
     std::string stats_socket;
     std::string state = "memory";            // memory | sqlite:/path | redis://host:port/db
     Action on_state_error = Action::accept;  // accept | tempfail when the store fails
+    std::string socketmap;                   // socketmap for the MTA (forward, reverse); "": off
+    int socketmap_idle_timeout = 60;         // seconds before an idle socketmap client is closed
+    int socketmap_max_connections = 1000;    // socketmap clients at once; more are closed at once
 
     // [domains]
     std::vector<std::string> local_domains;
