@@ -91,6 +91,8 @@ TEST_F(Pidfile, StaleFileOfAnotherUserIsReplaced) {
     MilterSettings s;
     s.args = {"--user", "nobody", "--pidfile", pidfile};
     MilterProcess milter(s);
+    // The socket listens before the pidfile is written; "listening ... as nobody" follows it.
+    ASSERT_TRUE(milter.wait_for_log("as nobody", std::chrono::seconds(5))) << milter.log();
     EXPECT_EQ(owner(pidfile), nobody);
     EXPECT_EQ(testing::read_file(pidfile), std::to_string(milter.pid()) + "\n");
     EXPECT_EQ(milter.terminate(), 0) << milter.log();
