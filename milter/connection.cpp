@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 
+#include "backstop/policy/network.hpp"
 #include "log.hpp"
 
 namespace backstop::milter {
@@ -33,6 +34,24 @@ std::string reply_text(std::string_view text) {
         if (c == '%') out.push_back('%');
     }
     return out;
+}
+
+// Mail submitted on this host, not received from an SMTP client, as each MTA shows
+// it at connect (captured from Postfix 3.7 and Sendmail 8.17):
+//  - Postfix's sendmail(1), through non_smtpd_milters: cleanup pretends "localhost"
+//    at 127.0.0.1, family '4', with port 0, which no TCP client can have;
+//  - Sendmail's sendmail -bs in MTA mode: "localhost", family 'U' (no address);
+//  - any MTA's unix-socket client ('L'): a process on this host.
+// Sendmail's usual sendmail(1) path, its MSP relaying over SMTP from 127.0.0.1 with a
+// real port, is not told apart here: it needs loopback in internal-networks.
+ClientKind client_kind(const proto::ConnectInfo& c) {
+    if (c.family == 'L') return ClientKind::local_submission;
+    if (c.family == 'U') {
+        return c.hostname == "localhost" ? ClientKind::local_submission : ClientKind::smtp;
+    }
+    auto ip = IpAddress::parse(c.address);
+    if (c.port == 0 && ip && ip->is_loopback()) return ClientKind::local_submission;
+    return ClientKind::smtp;
 }
 
 std::string printable_command(char c) {
@@ -94,11 +113,10 @@ void Connection::handle(const proto::Packet& p, std::string& out) {
                 if (!session_) break;
                 auto args = proto::split_strings(p.data);
                 std::string_view rcpt = args.empty() ? std::string_view() : args[0];
-                Decision d = session_->rcpt(rcpt);
-                if (d.step == Step::reject || d.step == Step::tempfail) {
-                    log(LogLevel::info, queue_id() + ": rcpt=" + std::string(rcpt) +
-                                            " refused: " + d.code + " " + d.xcode + " " + d.text);
-                }
+                // Postfix knows the queue ID at RCPT only once a recipient was accepted;
+                // Sendmail and Postfix's local submissions know it from MAIL on.
+                Decision d = session_->rcpt(rcpt, macro("i"));
+                if (!d.log_line.empty()) log(LogLevel::info, d.log_line);
                 answer(d, out);
                 return;
             }
@@ -179,8 +197,8 @@ void Connection::negotiate(std::string_view data, std::string& out) {
     if ((agreement_.actions & action::set_symbol_list) && agreement_.version >= 6) {
         using proto::Stage;
         agreement_.symbols = {
-            {Stage::connect, ""}, {Stage::helo, ""}, {Stage::mail, "{auth_authen}"},
-            {Stage::rcpt, ""},    {Stage::data, ""}, {Stage::eoh, ""},
+            {Stage::connect, ""}, {Stage::helo, ""}, {Stage::mail, "i {auth_authen}"},
+            {Stage::rcpt, "i"},   {Stage::data, ""}, {Stage::eoh, ""},
             {Stage::eom, "i"}};
     }
     proto::append_agreement(out, agreement_);
@@ -206,7 +224,8 @@ void Connection::connect(std::string_view data, std::string& out) {
     session_->set_metrics(&metrics_);
     session_->set_state(state_.get());
     in_message_ = false;
-    answer(session_->connect(info->hostname, info->address), out, step::no_reply_connect);
+    answer(session_->connect(info->hostname, info->address, client_kind(*info)), out,
+           step::no_reply_connect);
 }
 
 void Connection::store_macros(std::string_view data) {

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "listener.hpp"
 #include "log.hpp"
 #include "notify.hpp"
+#include "pidfile.hpp"
 #include "policy_holder.hpp"
 #include "privileges.hpp"
 #include "server.hpp"
@@ -30,9 +30,13 @@ namespace {
 using namespace backstop;
 using namespace backstop::milter;
 
+// Read when no --config is given, as OpenDKIM reads /etc/opendkim.conf.
+constexpr const char* kDefaultConfig = "/etc/backstop/backstop.conf";
+
 constexpr const char* kUsage =
     "usage: backstop-milter [--config FILE] [--check-config] [--KEY VALUE ...]\n"
-    "  --config FILE     configuration file (INI; keys are the long options below)\n"
+    "  --config FILE     configuration file (INI; keys are the long options below);\n"
+    "                    default /etc/backstop/backstop.conf; /dev/null: built-in defaults\n"
     "  --check-config    validate the configuration and key files, then exit 0 or 1\n"
     "  --stats           print the metrics of the running milter (from stats-socket) and exit\n"
     "  --help, --version\n"
@@ -40,7 +44,7 @@ constexpr const char* kUsage =
     "SIGTERM and SIGHUP stop the milter.\n\n";
 
 struct Args {
-    std::string config_path;
+    std::string config_path = kDefaultConfig;
     bool check = false;
     bool stats = false;
     std::vector<std::string> rest;
@@ -49,6 +53,7 @@ struct Args {
 Result<std::shared_ptr<const Policy>, Failure> load(const Args& args) {
     auto config = parse_config(args.config_path, args.rest);
     if (!config) return config.error();
+    if (auto missing = missing_for_milter(*config); !missing.empty()) return Failure{missing};
     return Policy::build(*config);
 }
 
@@ -109,9 +114,7 @@ void reload(const Args& args) {
         }
         log_set_level(log_level_from((*policy)->config().log_level));
         current_policy().set(*policy);
-        log(LogLevel::info,
-            "configuration reloaded from " +
-                (args.config_path.empty() ? std::string("command line") : args.config_path));
+        log(LogLevel::info, "configuration reloaded from " + args.config_path);
     }
 }
 
@@ -155,9 +158,10 @@ int run(int argc, char** argv) {
         (ok ? std::cout : std::cerr) << (ok ? "" : "backstop-milter: ") << out << (ok ? "" : "\n");
         return ok ? 0 : 1;
     }
+    const std::vector<std::string> warnings = config_warnings(cfg);
     if (args.check) {
-        std::cout << "backstop-milter: configuration OK"
-                  << (args.config_path.empty() ? "" : " (" + args.config_path + ")") << "\n";
+        for (const auto& w : warnings) std::cerr << "backstop-milter: warning: " << w << "\n";
+        std::cout << "backstop-milter: configuration OK (" << args.config_path << ")\n";
         return 0;
     }
     if (geteuid() == 0 && cfg.user.empty() && !cfg.allow_root) {
@@ -166,6 +170,7 @@ int run(int argc, char** argv) {
         return 1;
     }
     log_open(cfg.foreground, log_level_from(cfg.log_level));
+    for (const auto& w : warnings) log(LogLevel::warning, w);
     current_policy().set(*policy);
     {
         auto store = open_state(cfg.state, state_options(cfg));
@@ -201,20 +206,34 @@ int run(int argc, char** argv) {
             return 1;
         }
     }
+    // The pidfile is made by the user the milter serves as, so that this user can
+    // remove it at exit; as root, its missing directory is made for that user first.
+    PidFile pidfile;
+    if (!cfg.pidfile.empty() && !cfg.user.empty() && geteuid() == 0) {
+        if (auto e = PidFile::prepare_directory(cfg.pidfile, cfg.user); !e.empty()) {
+            std::cerr << "backstop-milter: " << e << "\n";
+            return 1;
+        }
+    }
+    if (!cfg.user.empty()) {
+        if (auto why = drop_privileges(cfg.user); !why.empty()) {
+            std::cerr << "backstop-milter: cannot drop privileges: " << why << "\n";
+            return 1;
+        }
+    }
+    if (!cfg.pidfile.empty()) {
+        if (auto e = pidfile.open(cfg.pidfile); !e.empty()) {
+            std::cerr << "backstop-milter: " << e << "\n";
+            return 1;
+        }
+    }
     if (!cfg.foreground && daemon(0, 0) != 0) {
         std::perror("backstop-milter: daemon");
         return 1;
     }
-    if (!cfg.pidfile.empty()) {
-        std::ofstream pid(cfg.pidfile, std::ios::trunc);
-        pid << getpid() << "\n";
-        if (!pid) log(LogLevel::warning, "cannot write pidfile " + cfg.pidfile);
-    }
-    if (!cfg.user.empty()) {
-        if (auto why = drop_privileges(cfg.user); !why.empty()) {
-            log(LogLevel::error, "cannot drop privileges: " + why);
-            return 1;
-        }
+    if (auto e = pidfile.write(getpid()); !e.empty()) {
+        log(LogLevel::error, e);
+        return 1;
     }
     // Block the signals the signal thread waits for before any thread starts, so
     // every thread inherits the mask and none of them is killed by one.
@@ -248,6 +267,7 @@ int run(int argc, char** argv) {
     }
     socketmap.stop();
     if (spec.kind == ListenSpec::Kind::unix_path) unlink(spec.path.c_str());
+    pidfile.remove();
     log(LogLevel::info, "stopped");
     // Worker threads may still be finishing a command of a connection the MTA
     // abandoned: running static destructors (the policy, the metrics) under them

@@ -137,6 +137,8 @@ void Server::serve(int listener) {
     // reused under an accept still running.
     for (auto& l : loops_) epoll_ctl(l->epoll, EPOLL_CTL_DEL, listener_, nullptr);
     shutdown(listener_, SHUT_RDWR);
+    log(LogLevel::info, "no longer accepting connections; " + std::to_string(in_message_.load()) +
+                            " message(s) under way");
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(options_.stop_grace_seconds);
     while (in_message_.load() > 0 && std::chrono::steady_clock::now() < deadline) {

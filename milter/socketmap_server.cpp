@@ -202,7 +202,7 @@ void SocketmapServer::on_event(Conn* c, std::uint32_t events) {
             close_conn(c);
             return;
         }
-        watch(c, false);
+        if (!watch(c, false)) return;
     }
     read_and_answer(c);
 }
@@ -295,7 +295,7 @@ bool SocketmapServer::flush(Conn* c) {
     return true;
 }
 
-void SocketmapServer::watch(Conn* c, bool want_write) {
+bool SocketmapServer::watch(Conn* c, bool want_write) {
     c->want_write = want_write;
     epoll_event ev{};
     ev.events = want_write ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP);
@@ -303,7 +303,9 @@ void SocketmapServer::watch(Conn* c, bool want_write) {
     if (epoll_ctl(epoll_, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
         log(LogLevel::error, std::string("socketmap: epoll_ctl: ") + std::strerror(errno));
         close_conn(c);
+        return false;
     }
+    return true;
 }
 
 void SocketmapServer::close_conn(Conn* c) {

@@ -43,7 +43,9 @@ class SocketmapServer {
     void read_and_answer(Conn* c);
     // Sends what is pending; false when the client is gone.
     bool flush(Conn* c);
-    void watch(Conn* c, bool want_write);
+    // Reading, or (want_write) waiting until the client reads; false when that
+    // failed and c is closed.
+    bool watch(Conn* c, bool want_write);
     void close_conn(Conn* c);
     void sweep_idle();
 

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2015  # "cond && ok || bad" is safe: ok() always succeeds.
 # Every configuration key (as 'backstop-milter --help' lists them) is documented
 # in backstop.conf(5) and present in the sample conf/backstop.conf, in its
-# section; the sample passes --check-config with real key files, also with every
+# section; the sample, unedited, refuses to start in one line that says what to set;
+# with its domains set it passes --check-config with real key files, also with every
 # commented-out key line switched on; an unknown key is an error naming file:line.
 #   test_config_documented.sh PATH-TO-backstop-milter PATH-TO-backstop
 set -uo pipefail
@@ -82,7 +83,24 @@ awk -v dir="$T" '
     sec == "srs" && /^secrets *=/ { print "secrets = " dir "/srs.secrets"; next }
     sec == "batv" && /^keys *=/ { print "keys = " dir "/batv.keys"; next }
     sec == "watermark" && /^keys *=/ { print "keys = " dir "/watermark.keys"; next }
-    { print }' "$SAMPLE" >"$T/backstop.conf"
+    { print }' "$SAMPLE" >"$T/unedited.conf"
+
+# Unedited, the sample names no domain of ours: the milter refuses to start, with
+# one line that says what to set; then, with only [domains] local set, one line
+# for the SRS domain.
+want="backstop-milter: $T/unedited.conf: [domains] local is not set: set it to the domains this host sends mail for (local = example.org)"
+out=$("$M" --config "$T/unedited.conf" --check-config 2>&1)
+rc=$?
+if [[ $rc -eq 1 && $out == "$want" ]]; then ok; else bad "unedited sample: want rc 1 and the one line about [domains] local (rc=$rc)" "$out"; fi
+sed 's/^# local = example.org$/local = example.org/' "$T/unedited.conf" >"$T/local-only.conf"
+want="backstop-milter: $T/local-only.conf: [srs] domain is not set: set it to a domain whose MX is this host, for the senders of forwarded mail (domain = fwd.example.org), or set enable = false"
+out=$("$M" --config "$T/local-only.conf" --check-config 2>&1)
+rc=$?
+if [[ $rc -eq 1 && $out == "$want" ]]; then ok; else bad "sample with only local set: want rc 1 and the one line about [srs] domain (rc=$rc)" "$out"; fi
+
+# Edited as an administrator would: both values set, from their commented examples.
+sed -e 's/^# local = example.org$/local = example.org/' \
+    -e 's/^# domain = fwd.example.org$/domain = fwd.example.org/' "$T/unedited.conf" >"$T/backstop.conf"
 if out=$("$M" --config "$T/backstop.conf" --check-config 2>&1); then ok; else bad "sample fails --check-config" "$out"; fi
 
 # Every "# key = value" line switched on: the values shown are all valid.

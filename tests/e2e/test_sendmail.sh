@@ -1,15 +1,22 @@
 #!/bin/bash
-# Layer 4: backstop-milter behind a real Sendmail 8.17 on loopback.
+# Layer 4: backstop-milter and its socket map behind a real Sendmail 8.17 set up as an MX.
 #
 # usage: test_sendmail.sh BACKSTOP_MILTER BACKSTOP_CLI
 #
 # Sendmail is Debian 12's sendmail-bin, unpacked by scripts/install-oracles into
 # /opt/backstop-oracles/sendmail (BACKSTOP_SENDMAIL_DIR): the package conflicts with
-# postfix, which stays installed. Its sendmail.cf is built with m4 from a minimal .mc
-# and the INPUT_MAIL_FILTER line of conf/sendmail.mc, port changed, so the documented
-# line is the one tested. Sendmail listens on a free loopback port and relays all mail
-# (ours.example too) to an smtp-sink on another; as in test_postfix.sh, 127.0.0.1 is an
-# internal client and 127.0.0.2 an external one.
+# postfix, which stays installed. Its sendmail.cf is built with m4 from a .mc of this
+# run followed by all of conf/sendmail.mc, ports changed, so the documented lines (the
+# milter, the socket map, the recipient and sender rules) are the ones tested.
+#
+# The topology is an MX as sites run it: ours.example and the SRS domain
+# fwd.ours.example are local (class w), with a real user whose mail procmail delivers to
+# /var/mail (OSTYPE(linux)'s local mailer; Debian's mail.local cannot lock there), and
+# Sendmail's own recipient check on (an unknown user gets 550 5.1.1 at RCPT); an aliases file of the run forwards bsfwd@ours.example to a remote address;
+# remote domains go to an smtp-sink. 127.0.0.1 is an internal client (allowed to relay),
+# 127.0.0.2 the outside world; local submissions go through a Sendmail MSP (submit.cf)
+# as on a stock install. Every local delivery is counted in the mailbox by a header
+# naming the run and the case, after Sendmail's queue has drained.
 # Needs root (skipped otherwise); fails when the unpacked Sendmail or m4 is missing.
 # Prints PASS/FAIL per case and "e2e: N passed, M failed"; exits non-zero on a failure.
 set -u
@@ -22,8 +29,17 @@ SENDMAIL_BIN=$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail
 SENDMAIL_CF=$SENDMAIL_ROOT/usr/share/sendmail/cf
 MC_SNIPPET=$HERE/../../conf/sendmail.mc
 MTA_NAME=mta.ours.example
-SM_DIR=  # $E2E_DIR/sendmail: .mc, .cf, queue, pid file, -X trace
+PROCMAIL=/usr/bin/procmail # the local mailer of OSTYPE(linux)
+LOCAL_USER=bssmalice       # a real account: mail to it ends in /var/mail/bssmalice
+MAILBOX=/var/mail/$LOCAL_USER
+SM_DIR=  # $E2E_DIR/sendmail: .mc, .cf, queues, aliases, pid file, -X trace
 SM_PID=  # the daemon; also its process group, so its children go with it
+# Sendmail qualifies the host name before it reads sendmail.cf and sleeps 60 s when it
+# cannot (a dotless name without a dotted alias in /etc/hosts, as on most test
+# machines). In a UTS namespace of its own it gets a dotted name instead: SM_PREFIX is
+# the command that runs it there, empty when unshare is refused.
+SM_PREFIX=()
+E2E_SOCKETMAP_PORT=
 
 # Sendmail's traffic trace (-X) stands in for its syslog in failure reports.
 sendmail_log() {
@@ -35,26 +51,45 @@ sendmail_log() {
 sendmail_require() {
     local missing=
     [ -x "$SENDMAIL_BIN" ] || missing=" $SENDMAIL_BIN"
+    [ -x "$PROCMAIL" ] || missing="$missing $PROCMAIL"
     [ -f "$SENDMAIL_CF/m4/cf.m4" ] || missing="$missing $SENDMAIL_CF/m4/cf.m4"
     command -v m4 >/dev/null || missing="$missing m4"
     if [ -n "$missing" ]; then
         # Not a skip: scripts/test installs them for CI, so their absence is a failure.
         echo "e2e: the Sendmail test needs:$missing" >&2
-        echo "e2e: apt-get install m4; scripts/install-oracles unpacks Sendmail" >&2
+        echo "e2e: apt-get install m4 procmail; scripts/install-oracles unpacks Sendmail" >&2
         exit 1
     fi
 }
 
-# The INPUT_MAIL_FILTER line of conf/sendmail.mc with this run's milter port.
-milter_line() {
-    sed -n "s/^\(INPUT_MAIL_FILTER(.*S=inet:\)[0-9]*\(@127\.0\.0\.1,.*\)\$/\1$E2E_MILTER_PORT\2/p" \
+# The local account, made once per machine: no home, no login.
+sendmail_make_user() {
+    id -u "$LOCAL_USER" >/dev/null 2>&1 ||
+        useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            "$LOCAL_USER"
+}
+
+# sm_run ARGS...: Sendmail as this run's MTA host (see SM_PREFIX).
+sm_run() { "${SM_PREFIX[@]}" "$SENDMAIL_BIN" "$@"; }
+
+# conf/sendmail.mc with this run's milter and socket map ports: the INPUT_MAIL_FILTER
+# line's S=inet:8891@127.0.0.1 and the K lines' inet:8893@127.0.0.1, nothing else.
+snippet_lines() {
+    sed -e "s/^\(INPUT_MAIL_FILTER(.*S=inet:\)8891\(@127\.0\.0\.1,.*\)\$/\1$E2E_MILTER_PORT\2/" \
+        -e "s/^\(K[a-z]* socket .*inet:\)8893\(@127\.0\.0\.1\)\$/\1$E2E_SOCKETMAP_PORT\2/" \
         "$MC_SNIPPET"
 }
 
-# sendmail_write_mc MILTER_LINE: a minimal relay-only configuration. Everything it reads
-# or writes is under $SM_DIR, so it touches neither /etc/mail nor /var/spool.
+# m4 FILE.mc > FILE.cf with the unpacked sendmail-cf.
+sendmail_m4() {
+    m4 -D_CF_DIR_="$SENDMAIL_CF/" "$SENDMAIL_CF/m4/cf.m4" "$1.mc" >"$1.cf"
+}
+
+# The MTA's .mc: everything it reads or writes is under $SM_DIR (it touches neither
+# /etc/mail nor /var/spool), mail.local for local delivery, the sink for the rest; then
+# conf/sendmail.mc, appended after the MAILER lines as its first line says.
 sendmail_write_mc() {
-    # Quoted m4 strings: `...' pairs; $h stays for Sendmail.
+    # Quoted m4 strings: `...' pairs; $u, $h stay for Sendmail.
     cat >"$SM_DIR/sendmail.mc" <<EOF
 divert(-1)
 Built by tests/e2e/test_sendmail.sh for one run.
@@ -65,7 +100,7 @@ define(\`confDOMAIN_NAME', \`$MTA_NAME')dnl
 dnl Host names from our own hosts file, never from DNS.
 define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl
 define(\`confHOSTS_FILE', \`$SM_DIR/hosts')dnl
-define(\`ALIAS_FILE', \`')dnl
+define(\`ALIAS_FILE', \`$SM_DIR/aliases')dnl
 define(\`QUEUE_DIR', \`$SM_DIR/mqueue')dnl
 define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
 define(\`STATUS_FILE', \`$SM_DIR/sendmail.st')dnl
@@ -73,56 +108,96 @@ dnl The run directory lies under /tmp: a world-writable directory with the stick
 define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
 define(\`confDONT_PROBE_INTERFACES', \`True')dnl
 define(\`confDELIVERY_MODE', \`background')dnl
-dnl Everything goes to the smtp-sink; ours.example is relayed for outside clients.
+dnl Our domains: local users and aliases; the SRS domain must be in class w too.
+LOCAL_DOMAIN(\`ours.example fwd.ours.example')dnl
+dnl Every remote domain goes to the smtp-sink.
 define(\`SMART_HOST', \`esmtp:[127.0.0.1]')dnl
 define(\`ESMTP_MAILER_ARGS', \`TCP \$h $E2E_SINK_PORT')dnl
-RELAY_DOMAIN(\`ours.example fwd.ours.example')dnl
 FEATURE(\`nocanonify')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
 FEATURE(\`no_default_msa')dnl
 DAEMON_OPTIONS(\`Family=inet, Name=MTA, Port=$E2E_SMTP_PORT, Addr=127.0.0.1')dnl
-$1
+MAILER(\`local')dnl
 MAILER(\`smtp')dnl
+EOF
+    cat "$SM_DIR/snippet.mc" >>"$SM_DIR/sendmail.mc"
+}
+
+# The MSP's .mc, as Sendmail's own submit.mc: sendmail(1) relays to our MTA over SMTP.
+# It must run as a user other than root: nobody (Debian's smmsp does not exist here).
+sendmail_write_submit_mc() {
+    cat >"$SM_DIR/submit.mc" <<EOF
+divert(0)dnl
+VERSIONID(\`backstop e2e submit $E2E_RUN')dnl
+define(\`__OSTYPE__',\`')dnl as Sendmail's submit.mc
+define(\`confDOMAIN_NAME', \`$MTA_NAME')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl
+define(\`confHOSTS_FILE', \`$SM_DIR/hosts')dnl
+define(\`MSP_QUEUE_DIR', \`$SM_DIR/clientmqueue')dnl
+define(\`confRUN_AS_USER', \`nobody:nogroup')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
+define(\`RELAY_MAILER_ARGS', \`TCP \$h $E2E_SMTP_PORT')dnl
+dnl No DNS here: ours.example does not resolve.
+FEATURE(\`accept_unresolvable_domains')dnl
+FEATURE(\`msp', \`[127.0.0.1]')dnl
 EOF
 }
 
 sendmail_build_cf() {
-    local line
-    line=$(milter_line)
-    if [ "$(printf '%s\n' "$line" | grep -c '^INPUT_MAIL_FILTER(')" -ne 1 ]; then
-        e2e_log "no single INPUT_MAIL_FILTER line with S=inet:PORT@127.0.0.1 in $MC_SNIPPET"
+    local n
+    snippet_lines >"$SM_DIR/snippet.mc"
+    # The substitutions must have hit the documented lines: one milter, two maps.
+    n=$(grep -c "^INPUT_MAIL_FILTER(.*S=inet:$E2E_MILTER_PORT@127\.0\.0\.1," "$SM_DIR/snippet.mc")
+    if [ "$n" -ne 1 ]; then
+        e2e_log "$MC_SNIPPET: want one INPUT_MAIL_FILTER line with S=inet:8891@127.0.0.1"
         return 1
     fi
-    sendmail_write_mc "$line"
-    m4 -D_CF_DIR_="$SENDMAIL_CF/" "$SENDMAIL_CF/m4/cf.m4" "$SM_DIR/sendmail.mc" \
-        >"$SM_DIR/sendmail.cf" || return 1
+    n=$(grep -cE "^K(reverse|forward) socket .*inet:$E2E_SOCKETMAP_PORT@127\.0\.0\.1\$" \
+        "$SM_DIR/snippet.mc")
+    if [ "$n" -ne 2 ]; then
+        e2e_log "$MC_SNIPPET: want Kreverse and Kforward socket lines on inet:8893@127.0.0.1"
+        return 1
+    fi
+    sendmail_write_mc
+    sendmail_write_submit_mc
+    sendmail_m4 "$SM_DIR/sendmail" && sendmail_m4 "$SM_DIR/submit" || return 1
     grep -q "^X.*S=inet:$E2E_MILTER_PORT@127.0.0.1" "$SM_DIR/sendmail.cf" || {
         e2e_log "sendmail.cf has no milter line for port $E2E_MILTER_PORT"
+        return 1
+    }
+    [ "$(grep -c "^K[a-z]* socket .*inet:$E2E_SOCKETMAP_PORT@" "$SM_DIR/sendmail.cf")" -eq 2 ] || {
+        e2e_log "sendmail.cf has no socket maps on port $E2E_SOCKETMAP_PORT"
         return 1
     }
 }
 
 sendmail_start() {
     SM_DIR=$E2E_DIR/sendmail
-    mkdir -p "$SM_DIR/mqueue"
+    mkdir -p "$SM_DIR/mqueue" "$SM_DIR/clientmqueue"
     chmod 700 "$SM_DIR/mqueue"
+    chown nobody:nogroup "$SM_DIR/clientmqueue"
+    chmod 770 "$SM_DIR/clientmqueue"
     printf 'hosts files\naliases files\n' >"$SM_DIR/service.switch"
     printf '127.0.0.1 localhost %s mta\n' "$MTA_NAME" >"$SM_DIR/hosts"
+    printf 'postmaster: root\nbsfwd: %s\nbsfwd2: %s\n' "$FORWARD_TARGET" "$FORWARD_TARGET2" \
+        >"$SM_DIR/aliases"
+    # shellcheck disable=SC2016  # expanded by the inner sh
+    unshare --uts true 2>/dev/null &&
+        SM_PREFIX=(unshare --uts sh -c 'hostname "$0" && exec "$@"' "$MTA_NAME")
     sendmail_build_cf || return 1
-    local cmd=("$SENDMAIL_BIN" -C "$SM_DIR/sendmail.cf" -bD -q30s -X "$SM_DIR/trace") wait=20
-    # Sendmail qualifies the host name before it reads sendmail.cf and sleeps 60 s when
-    # it cannot (a dotless name without a dotted alias in /etc/hosts, as on most test
-    # machines). In a UTS namespace of its own it gets a dotted name instead.
-    # setsid: the daemon leads a process group, so that cleanup ends its children too.
-    if unshare --uts true 2>/dev/null; then
-        # shellcheck disable=SC2016  # expanded by the inner sh
-        setsid unshare --uts sh -c 'hostname "$0" && exec "$@"' "$MTA_NAME" "${cmd[@]}" \
-            >"$SM_DIR/daemon.out" 2>&1 9>&- &
-    else
+    if ! sm_run -C "$SM_DIR/sendmail.cf" -bi >"$SM_DIR/newaliases.out" 2>&1; then
+        e2e_log "newaliases failed:"
+        cat "$SM_DIR/newaliases.out" >&2
+        return 1
+    fi
+    local wait=20
+    if [ ${#SM_PREFIX[@]} -eq 0 ]; then
         e2e_log "note: unshare --uts refused: Sendmail may sleep 60 s to qualify $(hostname)"
-        setsid "${cmd[@]}" >"$SM_DIR/daemon.out" 2>&1 9>&- &
         wait=90
     fi
+    # setsid: the daemon leads a process group, so that cleanup ends its children too.
+    setsid "${SM_PREFIX[@]}" "$SENDMAIL_BIN" -C "$SM_DIR/sendmail.cf" -bD -q30s \
+        -X "$SM_DIR/trace" >"$SM_DIR/daemon.out" 2>&1 9>&- &
     SM_PID=$!
     if ! wait_until "$wait" port_open 127.0.0.1 "$E2E_SMTP_PORT"; then
         e2e_log "Sendmail did not listen on $E2E_SMTP_PORT:"
@@ -139,25 +214,121 @@ sendmail_stop() {
     fi
     wait "$SM_PID" 2>/dev/null
     SM_PID=
+    # The test account's mailbox holds only test mail.
+    [ "${E2E_KEEP:-0}" = 1 ] || rm -f "$MAILBOX"
+}
+
+# The milter config of lib.sh, plus the socket map that conf/sendmail.mc's K lines ask.
+eval "lib_write_config() $(declare -f e2e_write_config | tail -n +2)"
+e2e_write_config() {
+    lib_write_config "$@" || return
+    sed -i "1i socketmap = inet:$E2E_SOCKETMAP_PORT@127.0.0.1" "$E2E_DIR/milter.conf"
+}
+
+# The socket map listens too (e2e_start_milter waits for the milter port only).
+socketmap_up() { wait_until 15 port_open 127.0.0.1 "$E2E_SOCKETMAP_PORT"; }
+
+# restart_milter 1|0: backstop-milter started again, with its socket map or without.
+restart_milter() {
+    e2e_stop_milter
+    if [ "$1" = 1 ]; then e2e_write_config; else lib_write_config; fi
+    e2e_start_milter || return
+    [ "$1" = 0 ] || socketmap_up
+}
+
+# --- Looking at the queue and the mailbox ----------------------------------------------
+
+# Nothing of ours left in Sendmail's queue: every message delivered or bounced.
+queue_empty() { ! compgen -G "$SM_DIR/mqueue/qf*" >/dev/null; }
+
+# mailbox_count MARK: messages in the local mailbox carrying the header X-E2E-Case: MARK.
+mailbox_count() {
+    if [ -f "$MAILBOX" ]; then grep -c "^X-E2E-Case: $1\$" "$MAILBOX"; else echo 0; fi
+}
+
+# mailbox_header MARK NAME: header NAME of the message marked MARK in the mailbox.
+mailbox_header() {
+    python3 - "$MAILBOX" "$1" "$2" <<'EOF'
+import mailbox, sys
+path, mark, name = sys.argv[1:]
+for msg in mailbox.mbox(path, create=False):
+    if msg.get("X-E2E-Case") == mark:
+        print(msg.get(name, ""))
+EOF
+}
+
+# wait_delivered: Sendmail's queue has drained (deliveries are over, so a count taken
+# now is final).
+wait_delivered() { wait_until "$E2E_DELIVERY" queue_empty; }
+
+# send_case MARK FROM_IP SENDER RCPT: smtp_send with the header X-E2E-Case: MARK.
+send_case() {
+    local mark=$1
+    shift
+    SWAKS_ARGS=(--add-header "X-E2E-Case: $mark")
+    smtp_send "$@"
+    local rc=$?
+    SWAKS_ARGS=()
+    return $rc
+}
+
+# check_mailbox_once NAME MARK: after the queue drains, exactly one message with MARK.
+check_mailbox_once() {
+    local n
+    wait_delivered || { e2e_fail "$1" "Sendmail's queue did not drain"; return 1; }
+    n=$(mailbox_count "$2")
+    if [ "$n" -eq 1 ]; then
+        e2e_pass "$1"
+    else
+        e2e_fail "$1" "$n messages marked $2 in $MAILBOX (want 1)"
+        return 1
+    fi
+}
+
+# check_sink_once NAME RCPT [SENDER]: after the queue drains, exactly one message to
+# RCPT reached the sink, to RCPT alone, and (if given) from SENDER ("" the null sender).
+check_sink_once() {
+    local name=$1 rcpt=$2 file rcpts sender n
+    wait_for_sink "$E2E_DELIVERY" "<$rcpt>" && wait_delivered
+    n=$(sink_count "<$rcpt>")
+    if [ "$n" -ne 1 ]; then
+        e2e_fail "$name" "$n messages to <$rcpt> reached the sink (want 1)"
+        return 1
+    fi
+    file=$(sink_file_for "<$rcpt>")
+    rcpts=$(sink_field "$file" X-Rcpt-Args | angle_addr | tr '\n' ' ')
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if [ "$rcpts" != "$rcpt " ]; then
+        e2e_fail "$name" "recipients on the wire: $rcpts(want only $rcpt)"
+    elif [ $# -ge 3 ] && [ "$sender" != "$3" ]; then
+        e2e_fail "$name" "sender on the wire <$sender> (want <$3>)"
+    else
+        e2e_pass "$name"
+        return 0
+    fi
+    return 1
 }
 
 if [ $# -ne 2 ]; then
     echo "usage: $0 BACKSTOP_MILTER BACKSTOP_CLI" >&2
     exit 2
 fi
-e2e_require swaks smtp-sink python3 unshare setsid
+e2e_require swaks smtp-sink python3 unshare setsid useradd
 sendmail_require
 E2E_MTA_STOP=sendmail_stop
 E2E_MTA_LOG=sendmail_log
 E2E_SMTP_PORT=$(free_port)
 E2E_SINK_PORT=$(free_port)
-if ! e2e_start_common "$1" "$2" || ! sendmail_start; then
+E2E_SOCKETMAP_PORT=$(free_port)
+R=$E2E_RUN
+FORWARD_TARGET=dave-g.$R@remote.example
+FORWARD_TARGET2=dave-m.$R@remote.example
+if ! sendmail_make_user || ! e2e_start_common "$1" "$2" || ! socketmap_up ||
+    ! sendmail_start; then
     e2e_fail setup "could not start smtp-sink, backstop-milter or Sendmail"
     e2e_summary
     exit 1
 fi
-
-R=$E2E_RUN
 
 # (a) A local sender from an internal client leaves with a BATV-signed sender, and the
 # milter logs Sendmail's queue ID (macro i, asked for with smfi_setsymlist).
@@ -173,30 +344,208 @@ case_a() {
     fi
 }
 
-# (c) A bounce from outside to an unsigned local address is refused at RCPT.
-case_c() {
-    check_unsigned_bounce_refused "c unsigned-bounce" "alice-c.$R@ours.example"
+# (b) Local submissions: sendmail -t and sendmail -bs, through the MSP to the MTA, leave
+# signed like mail from an internal client.
+case_b() {
+    local rcpt="bob-b.$R@remote.example" rcpt2="bob-b2.$R@remote.example"
+    local sender="$LOCAL_USER@ours.example"
+    if printf 'From: %s\nTo: %s\nSubject: backstop e2e %s\n\nLocal submission.\n' \
+        "$sender" "$rcpt" "$R" |
+        sm_run -C "$SM_DIR/submit.cf" -f "$sender" -t >"$E2E_DIR/submit.out" 2>&1; then
+        check_prvs_sender "b sendmail-t-signed" "$rcpt" "$sender"
+    else
+        e2e_fail "b sendmail-t-signed" "sendmail -t: $(tail -n 2 "$E2E_DIR/submit.out")"
+    fi
+    # sendmail -bs refuses commands sent before its greeting: swaks talks to it in turn.
+    if ! swaks --pipe "$(printf '%q ' "${SM_PREFIX[@]}" "$SENDMAIL_BIN" -C "$SM_DIR/submit.cf" -bs)" \
+        --from "$sender" --to "$rcpt2" --helo localhost --header "Subject: backstop e2e $R" \
+        >"$E2E_DIR/submit.out" 2>&1; then
+        e2e_fail "b sendmail-bs-signed" "sendmail -bs: $(tail -n 4 "$E2E_DIR/submit.out" | tr '\n' ' ')"
+        return
+    fi
+    check_prvs_sender "b sendmail-bs-signed" "$rcpt2" "$sender"
 }
 
-# (d) A bounce to a valid BATV tag is delivered to the plain mailbox only: Sendmail
-# applies the milter's DELRCPT and ADDRCPT, and keeps the null sender.
-case_d() {
-    local name="d bounce-to-tag" user="alice-d.$R@ours.example" tag file rcpts
-    tag=$("$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" "$user")
-    if ! smtp_send 127.0.0.2 "" "$tag"; then
-        e2e_fail "$name" "swaks failed: $(swaks_tail)"
-    elif ! wait_for_sink "$E2E_DELIVERY" "<$user>"; then
-        e2e_fail "$name" "nothing delivered to <$user> (sent to <$tag>)"
+# (c) Bounces from outside to our addresses that are not validly signed are refused at
+# RCPT and reach nobody: unsigned (the milter: 550 5.7.1), a forged BATV tag and a
+# forged SRS address (no map answer, so Sendmail's own check: 550 5.1.1 User unknown).
+case_c() {
+    local forged_srs
+    send_case "$R-c1" 127.0.0.2 "" "$LOCAL_USER@ours.example"
+    expect_rcpt_reply "c unsigned-bounce" '^ *<\*\* 550 5\.7\.1 '
+    send_case "$R-c2" 127.0.0.2 "" "prvs=1999000000=$LOCAL_USER@ours.example"
+    expect_rcpt_reply "c forged-tag-bounce" '^ *<\*\* 550 5\.1\.1 '
+    forged_srs="SRS0=AAAA=AA=foreign.example=carol-c.$R@fwd.ours.example"
+    send_case "$R-c3" 127.0.0.2 "" "$forged_srs"
+    expect_rcpt_reply "c forged-srs-bounce" '^ *<\*\* 550 5\.1\.1 '
+    wait_delivered
+    if [ "$(mailbox_count "$R-c1")$(mailbox_count "$R-c2")$(mailbox_count "$R-c3")" = 000 ] &&
+        [ "$(sink_count "carol-c.$R@")" -eq 0 ]; then
+        e2e_pass "c refused-not-delivered"
     else
-        file=$(sink_file_for "<$user>")
-        rcpts=$(sink_field "$file" X-Rcpt-Args | angle_addr | tr '\n' ' ')
-        if [ "$rcpts" != "$user " ]; then
-            e2e_fail "$name" "recipients on the wire: $rcpts(want only $user)"
-        elif [ "$(sink_field "$file" X-Mail-Args | angle_addr)" != "" ]; then
-            e2e_fail "$name" "the bounce lost its null sender: $(sink_field "$file" X-Mail-Args)"
+        e2e_fail "c refused-not-delivered" "a refused bounce was delivered"
+    fi
+}
+
+# (d) A bounce from outside to a genuine BATV tag reaches the real mailbox exactly once:
+# the reverse map makes Sendmail accept the tag as the local user, the milter's own
+# rewrite (DELRCPT tag, ADDRCPT user) adds no second copy.
+case_d() {
+    local tag
+    tag=$("$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" "$LOCAL_USER@ours.example")
+    if ! send_case "$R-d" 127.0.0.2 "" "$tag"; then
+        e2e_fail "d bounce-to-tag" "refused: $(swaks_tail)"
+        return
+    fi
+    check_mailbox_once "d bounce-to-tag-once" "$R-d"
+}
+
+# (e) A bounce from outside to a genuine SRS address at our SRS domain reaches the
+# original sender exactly once, with its null sender.
+case_e() {
+    local orig="carol-e.$R@foreign.example" srs
+    srs=$("$E2E_CLI" srs forward --secrets "$E2E_DIR/srs.secrets" \
+        --srs-domain fwd.ours.example "$orig")
+    if ! send_case "$R-e" 127.0.0.2 "" "$srs"; then
+        e2e_fail "e bounce-to-srs" "refused: $(swaks_tail)"
+        return
+    fi
+    check_sink_once "e bounce-to-srs-once" "$orig" ""
+}
+
+# (g) Mail from a foreign sender to a forwarding alias leaves with ONE SRS0 sender (the
+# forward map on Sendmail's SMTP mailers; the milter sees only the local alias), which
+# backstop and Mail::SRS reverse to the original sender; the bounce of it, sent back to
+# that SRS address, reaches the original sender exactly once.
+case_g() {
+    local orig="carol-g.$R@foreign.example" file sender back
+    if ! send_case "$R-g" 127.0.0.2 "$orig" "bsfwd@ours.example"; then
+        e2e_fail "g alias-forwarded" "refused: $(swaks_tail)"
+        return
+    fi
+    check_sink_once "g alias-forwarded-once" "$FORWARD_TARGET" || return
+    file=$(sink_file_for "<$FORWARD_TARGET>")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if ! [[ $sender =~ ^SRS0=[^=]+=[^=]+=foreign\.example=carol-g\.$R@fwd\.ours\.example$ ]]; then
+        e2e_fail "g alias-forwarded-srs0" "sender on the wire <$sender> (want one SRS0 of <$orig>)"
+        return
+    fi
+    e2e_pass "g alias-forwarded-srs0"
+    back=$("$E2E_CLI" srs reverse --secrets "$E2E_DIR/srs.secrets" "$sender" 2>&1)
+    if [ "$back" = "$orig" ]; then
+        e2e_pass "g srs-reverse-backstop"
+    else
+        e2e_fail "g srs-reverse-backstop" "backstop srs reverse <$sender>: $back"
+    fi
+    if ! command -v srs >/dev/null; then
+        e2e_fail "g srs-reverse-mailsrs" "no srs (Mail::SRS): apt-get install srs"
+    else
+        back=$(srs --reverse --secret="$(head -n 1 "$E2E_DIR/srs.secrets")" "$sender" 2>&1)
+        if [ "$back" = "$orig" ]; then
+            e2e_pass "g srs-reverse-mailsrs"
         else
-            e2e_pass "$name"
+            e2e_fail "g srs-reverse-mailsrs" "Mail::SRS srs --reverse <$sender>: $back"
         fi
+    fi
+    # The remote MX bounces it: a null sender from outside to the SRS address.
+    if ! send_case "$R-g2" 127.0.0.2 "" "$sender"; then
+        e2e_fail "g bounce-of-forwarded" "refused: $(swaks_tail)"
+        return
+    fi
+    check_sink_once "g bounce-of-forwarded-once" "$orig" ""
+}
+
+# (h) Ordinary mail from outside to a local user is delivered once, and its Return-Path
+# is the sender's own (the forward map applies to mail leaving by SMTP only).
+case_h() {
+    local orig="carol-h.$R@foreign.example" rp
+    if ! send_case "$R-h" 127.0.0.2 "$orig" "$LOCAL_USER@ours.example"; then
+        e2e_fail "h inbound" "refused: $(swaks_tail)"
+        return
+    fi
+    check_mailbox_once "h inbound-once" "$R-h" || return
+    rp=$(mailbox_header "$R-h" Return-Path)
+    if [ "$rp" = "<$orig>" ]; then
+        e2e_pass "h inbound-return-path"
+    else
+        e2e_fail "h inbound-return-path" "Return-Path: $rp (want <$orig>)"
+    fi
+}
+
+# (i) The MX as sites run it: an unknown local user is refused by Sendmail at RCPT, and
+# the outside world (127.0.0.2) may not relay.
+case_i() {
+    send_case "$R-i1" 127.0.0.2 "carol-i.$R@foreign.example" "nobody-i.$R@ours.example"
+    expect_rcpt_reply "i unknown-user" '^ *<\*\* 550 5\.1\.1 '
+    send_case "$R-i2" 127.0.0.2 "carol-i.$R@foreign.example" "bob-i.$R@remote.example"
+    expect_rcpt_reply "i no-open-relay" '^ *<\*\* 550 5\.7\.1 .*[Rr]elaying denied'
+}
+
+# (l) A foreign sender relayed by an internal client to a remote recipient: the milter
+# signs it with SRS at end of message, and the forward map leaves our SRS alone, so it
+# leaves with one SRS0, not an SRS of an SRS.
+case_l() {
+    local orig="carol-l.$R@foreign.example" rcpt="bob-l.$R@remote.example" file sender back
+    if ! send_case "$R-l" 127.0.0.1 "$orig" "$rcpt"; then
+        e2e_fail "l relayed-srs-once" "refused: $(swaks_tail)"
+        return
+    fi
+    check_sink_once "l relayed-once" "$rcpt" || return
+    file=$(sink_file_for "<$rcpt>")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    back=$("$E2E_CLI" srs reverse --secrets "$E2E_DIR/srs.secrets" "$sender" 2>&1)
+    if [[ $sender =~ ^SRS0=[^=]+=[^=]+=foreign\.example=carol-l\.$R@fwd\.ours\.example$ ]] &&
+        [ "$back" = "$orig" ]; then
+        e2e_pass "l relayed-srs-once"
+    else
+        e2e_fail "l relayed-srs-once" "sender on the wire <$sender>, reverses to '$back'"
+    fi
+}
+
+# (m) The milter up but its socket map not (not configured, or not yet listening): a
+# bounce to a genuine tag gets 451 4.3.0 at RCPT, never 550 5.1.1; forwarded mail in the
+# queue is deferred, never sent with its foreign sender unrewritten, and leaves with
+# SRS0 once the map is back. The message is queued (sendmail -odq) in a queue of its
+# own, which only this case runs (sendmail -q), so the daemon cannot deliver it early.
+case_m() {
+    local orig="carol-m.$R@foreign.example" q=$SM_DIR/mqueue-m tag file sender
+    tag=$("$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" "$LOCAL_USER@ours.example")
+    mkdir -p "$q" && chmod 700 "$q"
+    printf 'From: %s\nTo: bsfwd2@ours.example\nSubject: backstop e2e %s\n\nThis is a test mailing\n' \
+        "$orig" "$R" | sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -odq \
+        -f "$orig" bsfwd2@ours.example >"$E2E_DIR/submit.out" 2>&1
+    if ! compgen -G "$q/qf*" >/dev/null; then
+        e2e_fail "m queued" "nothing queued: $(tail -n 2 "$E2E_DIR/submit.out")"
+        return
+    fi
+    if ! restart_milter 0; then
+        e2e_fail "m map-down" "the milter did not start without its socket map"
+        return
+    fi
+    send_case "$R-m" 127.0.0.2 "" "$tag"
+    expect_rcpt_reply "m map-down-bounce-tempfail" '^ *<\*\* 451 4\.3\.0 '
+    sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -q -v >"$E2E_DIR/queue-down.out" 2>&1
+    if [ "$(sink_count "<$FORWARD_TARGET2>")" -ne 0 ]; then
+        e2e_fail "m map-down-forward-deferred" "forwarded while the forward map was down"
+    elif ! compgen -G "$q/qf*" >/dev/null; then
+        e2e_fail "m map-down-forward-deferred" "gone from the queue: $(tail -n 3 "$E2E_DIR/queue-down.out")"
+    elif ! grep -q "$FORWARD_TARGET2.*backstop forward map not answering" "$E2E_DIR/queue-down.out"; then
+        e2e_fail "m map-down-forward-deferred" "deferred, but not by check_compat: $(tail -n 3 "$E2E_DIR/queue-down.out")"
+    else
+        e2e_pass "m map-down-forward-deferred"
+    fi
+    if ! restart_milter 1; then
+        e2e_fail "m map-back" "the milter did not start with its socket map"
+        return
+    fi
+    sm_run -C "$SM_DIR/sendmail.cf" -O "QueueDirectory=$q" -q >"$E2E_DIR/queue-run.out" 2>&1
+    check_sink_once "m map-back-forwarded-once" "$FORWARD_TARGET2" || return
+    file=$(sink_file_for "<$FORWARD_TARGET2>")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if [[ $sender =~ ^SRS0=[^=]+=[^=]+=foreign\.example=carol-m\.$R@fwd\.ours\.example$ ]]; then
+        e2e_pass "m map-back-forwarded-srs0"
+    else
+        e2e_fail "m map-back-forwarded-srs0" "sender on the wire <$sender>"
     fi
 }
 
@@ -247,7 +596,7 @@ case_f() {
     else
         e2e_fail "$name-tempfail" "no 451 4.3.2 reply: $(swaks_tail)"
     fi
-    if ! e2e_start_milter; then
+    if ! e2e_start_milter || ! socketmap_up; then
         e2e_fail "$name-restart" "the milter did not come back"
         return
     fi
@@ -264,8 +613,15 @@ case_f() {
 }
 
 case_a
+case_b
 case_c
 case_d
+case_e
+case_g
+case_h
+case_i
+case_l
+case_m
 case_k
 case_f
 

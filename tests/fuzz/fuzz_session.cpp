@@ -30,6 +30,14 @@ void check(const backstop::Decision& d) {
     if (d.step == backstop::Step::tempfail && d.code[0] != '4') std::abort();
 }
 
+// A refusal at RCPT comes with its one log line; nothing else has one.
+void check_rcpt(const backstop::Decision& d) {
+    check(d);
+    const bool refused = d.step == backstop::Step::reject || d.step == backstop::Step::tempfail;
+    if (refused == d.log_line.empty()) std::abort();
+    if (d.log_line.find_first_of("\r\n") != std::string::npos) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -44,7 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         in = nul == std::string_view::npos ? std::string_view{} : in.substr(nul + 1);
         switch (kind % 9) {
             case 0:
-                check(s.connect("client", arg));
+                check(s.connect("client", arg,
+                                arg.empty() ? backstop::ClientKind::local_submission
+                                            : backstop::ClientKind::smtp));
                 break;
             case 1:
                 check(s.mail(arg));
@@ -53,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 check(s.mail(arg, "authuser"));
                 break;
             case 3:
-                check(s.rcpt(arg));
+                check_rcpt(s.rcpt(arg, "QFUZZ"));
                 break;
             case 4: {
                 std::size_t colon = arg.find(':');

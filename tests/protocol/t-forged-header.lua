@@ -1,8 +1,10 @@
--- miltertest: an X-Backstop-Result header from outside is deleted. -D port=PORT
-local conn = mt.connect("inet:" .. port .. "@127.0.0.1", 20, 0.1)
-if conn == nil then error("cannot connect to backstop-milter on port " .. port) end
+-- miltertest: an X-Backstop-Result header from outside (client 127.0.0.2) is deleted.
+--   miltertest -D socket=inet:8891@127.0.0.1 -s t-forged-header.lua (or -D port=PORT)
+local spec = socket or ("inet:" .. port .. "@127.0.0.1")
+local conn = mt.connect(spec, 20, 0.1)
+if conn == nil then error("cannot connect to backstop-milter at " .. spec) end
 
-if mt.conninfo(conn, "mx.remote.example", "192.0.2.25") ~= nil then error("conninfo failed") end
+if mt.conninfo(conn, "mx.remote.example", "127.0.0.2") ~= nil then error("conninfo failed") end
 if mt.getreply(conn) ~= SMFIR_CONTINUE then error("conninfo: unexpected reply") end
 if mt.mailfrom(conn, "<someone@remote.example>") ~= nil then error("mailfrom failed") end
 if mt.getreply(conn) ~= SMFIR_CONTINUE then error("mailfrom: unexpected reply") end
@@ -26,3 +28,4 @@ if not mt.eom_check(conn, MT_HDRDELETE, "X-Backstop-Result") then
 end
 
 mt.disconnect(conn)
+mt.echo("message from 127.0.0.2 with a forged X-Backstop-Result header: the header is deleted")

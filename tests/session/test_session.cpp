@@ -94,11 +94,54 @@ TEST_F(SessionTest, SmtpAuthMakesAnExternalClientOutbound) {
     EXPECT_EQ(o.eom.new_sender->substr(0, 5), "prvs=");
 }
 
+// A local submission (sendmail(1)) is outbound whatever internal-networks holds:
+// here loopback is not internal (base_config), as on an MX that lists only its
+// users' networks. Postfix's cleanup says 127.0.0.1; the engine knows it is local.
 TEST_F(SessionTest, LocalSubmissionIsOutbound) {
     Session s(build(config), clock);
-    s.connect("localhost", "");
+    s.connect("localhost", "127.0.0.1", ClientKind::local_submission);
+    EXPECT_EQ(s.direction(), Direction::inbound);  // decided at MAIL
     auto o = run(s, inbound("alice@ours.example", {"bob@remote.example"}));
+    EXPECT_EQ(s.direction(), Direction::outbound);
     ASSERT_TRUE(o.eom.new_sender.has_value());
+    EXPECT_EQ(o.eom.new_sender->rfind("prvs=", 0), 0u);
+    EXPECT_NE(o.eom.log_line.find(" direction=outbound client=local "), std::string::npos)
+        << o.eom.log_line;
+    // Sendmail -bs in MTA mode gives no address at all.
+    Session bs(build(config), clock);
+    bs.connect("localhost", "", ClientKind::local_submission);
+    EXPECT_TRUE(run(bs, inbound("<alice@ours.example>", {"<bob@remote.example>"}))
+                    .eom.new_sender.has_value());
+}
+
+// An SMTP client at 127.0.0.1 is a client like any other: with loopback not in
+// internal-networks its mail is inbound, so nothing is signed and an unsigned
+// bounce is refused.
+TEST_F(SessionTest, SmtpClientOnLoopbackStaysInboundWhenLoopbackIsNotInternal) {
+    for (const char* address : {"127.0.0.1", "::1"}) {
+        Session s(build(config), clock);
+        s.connect("[127.0.0.1]", address);
+        auto o = run(s, outbound("<alice@ours.example>", {"<bob@remote.example>"}));
+        EXPECT_EQ(s.direction(), Direction::inbound) << address;
+        EXPECT_FALSE(o.eom.new_sender.has_value()) << address;
+        EXPECT_EQ(run(s, inbound("<>", {"<alice@ours.example>"})).rcpts[0].step, Step::reject)
+            << address;
+    }
+    // And the same client is outbound once loopback is internal.
+    config.internal_networks = "127.0.0.0/8";
+    Session s(build(config), clock);
+    s.connect("[127.0.0.1]", "127.0.0.1");
+    EXPECT_TRUE(run(s, outbound("<alice@ours.example>", {"<bob@remote.example>"}))
+                    .eom.new_sender.has_value());
+}
+
+// No address and no sign of a local submission: an unknown client, inbound.
+TEST_F(SessionTest, ClientWithoutAddressIsNotTakenForLocal) {
+    Session s(build(config), clock);
+    s.connect("unknown", "");
+    auto o = run(s, outbound("<alice@ours.example>", {"<bob@remote.example>"}));
+    EXPECT_FALSE(o.eom.new_sender.has_value());
+    EXPECT_NE(o.eom.log_line.find(" client=unknown "), std::string::npos) << o.eom.log_line;
 }
 
 TEST_F(SessionTest, OutboundForeignSenderForwardedGetsSrs0) {
@@ -147,7 +190,10 @@ TEST_F(SessionTest, SrsTooLongIsLoggedNotEmitted) {
     auto o =
         send(outbound("<" + std::string(50, 'x') + "@foreign.example>", {"<d@remote.example>"}));
     EXPECT_FALSE(o.eom.new_sender.has_value());
-    EXPECT_NE(o.eom.log_line.find("srs refused"), std::string::npos) << o.eom.log_line;
+    EXPECT_NE(o.eom.log_line.find(" reason=srs-refused why=\"SRS local part would be 79 octets, "
+                                  "RFC 5321 allows 64\""),
+              std::string::npos)
+        << o.eom.log_line;
 }
 
 TEST_F(SessionTest, UnsignedBounceRejectedAtRcpt) {
@@ -412,8 +458,10 @@ TEST_F(SessionTest, SpfCheckDecidesSrs) {
             run_once(*policy, clock, outbound("<carol@foreign.example>", {"<d@remote.example>"}));
         EXPECT_EQ(o.eom.new_sender.has_value(), c.rewrite) << to_string(c.verdict);
         EXPECT_EQ(spf->calls, 1);
-        EXPECT_NE(o.eom.log_line.find(std::string("spf ") + to_string(c.verdict)),
-                  std::string::npos)
+        EXPECT_NE(
+            o.eom.log_line.find(std::string(c.rewrite ? " reason=srs0" : " reason=no-srs-needed") +
+                                " spf=" + to_string(c.verdict)),
+            std::string::npos)
             << o.eom.log_line;
     }
 }

@@ -1,6 +1,8 @@
 #include "backstop/policy/config.hpp"
 
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -420,8 +422,19 @@ po::options_description describe() {
     return desc;
 }
 
+// The two settings a fresh install must make: one line each, saying what to set.
+constexpr const char* kLocalNotSet =
+    "[domains] local is not set: set it to the domains this host sends mail for "
+    "(local = example.org)";
+constexpr const char* kSrsDomainNotSet =
+    "[srs] domain is not set: set it to a domain whose MX is this host, for the senders of "
+    "forwarded mail (domain = fwd.example.org), or set enable = false";
+
 std::string check_whole(const Config& c) {
-    if (c.srs_enable && c.srs_domain.empty()) return "[srs] domain: required when srs is enabled";
+    // Our domains first: an unedited sample lacks them and the SRS domain, and the
+    // first thing to set is the one to name.
+    if ((c.batv_enable || c.srs_enable) && c.local_domains.empty()) return kLocalNotSet;
+    if (c.srs_enable && c.srs_domain.empty()) return kSrsDomainNotSet;
     if (c.srs_enable && c.srs_secrets.empty()) return "[srs] secrets: required when srs is enabled";
     if (c.srs_hash_minimum > c.srs_hash_length)
         return "[srs] hash-minimum: larger than hash-length";
@@ -429,8 +442,6 @@ std::string check_whole(const Config& c) {
         return "[srs] spf-relay-address: required when spf-check is on";
     }
     if (c.batv_enable && c.batv_keys.empty()) return "[batv] keys: required when batv is enabled";
-    if ((c.batv_enable || c.srs_enable) && c.local_domains.empty())
-        return "[domains] local: name at least one domain";
     if (c.watermark_enable && c.watermark_keys.empty())
         return "[watermark] keys: required when watermark is enabled";
     // RFC 5322 field name: printable ASCII without ':' or space.
@@ -467,8 +478,12 @@ Result<Config, Failure> parse_config(const std::string& path,
                                      const std::vector<std::string>& args) {
     std::string text;
     if (!path.empty()) {
+        errno = 0;
         std::ifstream in(path, std::ios::binary);
-        if (!in) return Failure{path + ": cannot open the configuration file"};
+        if (!in) {
+            return Failure{path + ": cannot open the configuration file" +
+                           (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string())};
+        }
         std::ostringstream all;
         all << in.rdbuf();
         text = all.str();
@@ -560,6 +575,27 @@ Result<Config, Failure> parse_config_text(const std::string& text, const std::st
     } catch (const std::exception& e) {
         return Failure{(path.empty() ? std::string("configuration") : path) + ": " + e.what()};
     }
+}
+
+std::string missing_for_milter(const Config& c) {
+    if (!c.local_domains.empty()) return {};
+    return (c.source.empty() ? std::string() : c.source + ": ") + kLocalNotSet;
+}
+
+std::vector<std::string> config_warnings(const Config& c) {
+    std::vector<std::string> out;
+    // Postfix's sendmail(1) mail is recognised by its connect data; Sendmail's comes
+    // from its MSP over SMTP from 127.0.0.1, told apart from outside mail only by that.
+    auto networks = parse_networks(c.internal_networks);
+    auto loopback = IpAddress::parse("127.0.0.1");
+    if (networks && loopback && !in_networks(*networks, *loopback)) {
+        out.push_back(
+            "[domains] internal-networks leaves out 127.0.0.1: with Sendmail, mail from "
+            "sendmail(1) reaches the milter over SMTP from 127.0.0.1 (its MSP) and would "
+            "leave unsigned; add 127.0.0.1/32 (Postfix's sendmail(1) mail is outbound either "
+            "way)");
+    }
+    return out;
 }
 
 std::string config_help() {

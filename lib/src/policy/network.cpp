@@ -26,6 +26,16 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     return std::nullopt;
 }
 
+bool IpAddress::is_loopback() const {
+    static const std::array<std::uint8_t, 16> kV6Loopback = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                             0, 0, 0, 0, 0, 0, 0, 1};
+    for (std::size_t i = 0; i < 10; ++i) {
+        if (bytes[i] != 0) return false;
+    }
+    if (bytes[10] == 0xff && bytes[11] == 0xff) return bytes[12] == 127;  // IPv4 127/8
+    return bytes == kV6Loopback;
+}
+
 bool IpNetwork::contains(const IpAddress& a) const {
     int bits = prefix;
     for (std::size_t i = 0; i < 16 && bits > 0; ++i, bits -= 8) {

@@ -179,25 +179,25 @@ bool Policy::storm_limits_used() const {
     return false;
 }
 
-bool Policy::is_exempt_recipient(std::string_view address) const {
+std::optional<std::string> Policy::exempt_recipient(std::string_view address) const {
     for (const auto& p : config_.exempt_recipients) {
-        if (address_matches(p, address)) return true;
+        if (address_matches(p, address)) return p;
     }
-    return false;
+    return std::nullopt;
 }
 
-bool Policy::is_batv_exempt_sender(std::string_view address) const {
+std::optional<std::string> Policy::batv_exempt_sender(std::string_view address) const {
     for (const auto& p : config_.batv_exempt_senders) {
-        if (address_matches(p, address)) return true;
+        if (address_matches(p, address)) return p;
     }
-    return false;
+    return std::nullopt;
 }
 
-bool Policy::is_batv_exempt_recipient_domain(std::string_view domain) const {
+std::optional<std::string> Policy::batv_exempt_recipient_domain(std::string_view domain) const {
     for (const auto& d : config_.batv_exempt_recipient_domains) {
-        if (iequals(d, domain)) return true;
+        if (iequals(d, domain)) return d;
     }
-    return false;
+    return std::nullopt;
 }
 
 std::optional<std::pair<Action, std::string>> Policy::check_localpart(

@@ -4,27 +4,11 @@
 #include "backstop/envelope/address.hpp"
 #include "backstop/envelope/batv.hpp"
 #include "backstop/envelope/srs.hpp"
+#include "log_line.hpp"
 
 namespace backstop {
 
 namespace {
-
-// Control bytes never reach a log line or a reply unescaped.
-std::string printable(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (unsigned char c : s) {
-        if (c < 0x20 || c == 0x7f) {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        } else {
-            out += char(c);
-        }
-    }
-    return out;
-}
 
 std::string domain_of(std::string_view address) {
     std::size_t at = address.rfind('@');
@@ -44,19 +28,56 @@ std::string without_trailing_domain_dots(std::string_view s) {
     return std::string(s.substr(0, cut)) + std::string(s.substr(stop, end - stop));
 }
 
+// The log's name for why a tag or SRS address failed: the same words for both.
+std::string bad_signature_check(BatvStatus s) {
+    switch (s) {
+        case BatvStatus::expired:
+            return "bad-signature:expired";
+        case BatvStatus::bad_signature:
+            return "bad-signature:bad-hash";
+        case BatvStatus::unknown_key:
+            return "bad-signature:unknown-key";
+        default:
+            return "bad-signature:malformed";
+    }
+}
+
+std::string bad_signature_check(SrsErrc e) {
+    switch (e) {
+        case SrsErrc::out_of_date:
+            return "bad-signature:expired";
+        case SrsErrc::hash_invalid:
+        case SrsErrc::hash_too_short:
+        case SrsErrc::no_hash:
+            return "bad-signature:bad-hash";
+        default:
+            return "bad-signature:malformed";
+    }
+}
+
+// Adds a value to a list of distinct values, keeping the first one's place.
+void note(std::vector<std::string>& list, std::string value) {
+    for (const auto& v : list) {
+        if (v == value) return;
+    }
+    list.push_back(std::move(value));
+}
+
 }  // namespace
 
 Session::Session(std::shared_ptr<const Policy> policy, const Clock& clock)
     : policy_(std::move(policy)), clock_(clock), buffer_(policy_->config().classify_max_bytes) {}
 
-Decision Session::connect(std::string_view hostname, std::string_view address) {
-    client_ = printable(address.empty() ? std::string_view("local") : address);
+Decision Session::connect(std::string_view hostname, std::string_view address, ClientKind kind) {
     (void)hostname;
-    if (address.empty()) {
-        internal_client_ = true;  // sendmail(1) submission through non_smtpd_milters
+    if (kind == ClientKind::local_submission) {
+        client_ = "local";
+        internal_client_ = true;  // sendmail(1): our own users, wherever the MTA says it is
     } else if (auto ip = IpAddress::parse(address)) {
+        client_ = printable(address);
         internal_client_ = policy_->is_internal(*ip);
     } else {
+        client_ = address.empty() ? std::string("unknown") : printable(address);
         internal_client_ = false;
     }
     return Decision::proceed();
@@ -81,6 +102,8 @@ void Session::reset_message() {
     message_id_.clear();
     buffer_.clear();
     state_error_.clear();
+    checks_.clear();
+    exempts_.clear();
 }
 
 void Session::abort() {
@@ -124,13 +147,15 @@ Decision Session::reject_reply(Action action, const std::string& recipient,
     return d;
 }
 
-Decision Session::apply(Action action, const std::string& recipient, const std::string& shown,
-                        const std::string& result, const std::string& why, bool& keep) {
+Decision Session::apply(Action action, const std::string& check, const std::string& recipient,
+                        const std::string& shown, const std::string& result, const std::string& why,
+                        bool& keep) {
     keep = true;
     switch (action) {
         case Action::reject:
         case Action::tempfail:
             keep = false;
+            refused_check_ = check;
             count(result == "bad-signature"     ? Counter::rejected_bad_signature
                   : result == "unsigned-bounce" ? Counter::rejected_unsigned_bounce
                   : result == "bounce-storm"    ? Counter::rejected_storm
@@ -138,19 +163,51 @@ Decision Session::apply(Action action, const std::string& recipient, const std::
                                                 : Counter::rejected_localpart);
             return reject_reply(action, shown, why);
         case Action::tag:
+            note(checks_, check);
             tags_.push_back({shown, result});
             return Decision::proceed();
         case Action::discard:
+            note(checks_, check);
             count(Counter::discarded);
             dropped_.push_back(recipient);
             return Decision::proceed();
         case Action::accept:
+            note(checks_, check);
             return Decision::proceed();
     }
     return Decision::proceed();
 }
 
-Decision Session::rcpt(std::string_view recipient) {
+LogLine Session::line_start(std::string_view queue_id) const {
+    LogLine line(queue_id);
+    line.add("direction", direction_ == Direction::outbound ? "outbound" : "inbound")
+        .add("client", client_)
+        .add("from", "<" + sender_ + ">");
+    return line;
+}
+
+std::string Session::refusal_line(std::string_view queue_id, std::string_view recipient,
+                                  const Decision& d) const {
+    std::string_view shown = recipient;
+    if (shown.size() >= 2 && shown.front() == '<' && shown.back() == '>')
+        shown = shown.substr(1, shown.size() - 2);
+    LogLine line = line_start(queue_id);
+    line.add("rcpt", "<" + std::string(shown) + ">")
+        .add("verdict", d.step == Step::reject ? "reject" : "tempfail")
+        .add("check", refused_check_)
+        .add_quoted("reply", d.code + " " + d.xcode + " " + d.text);
+    return line.str();
+}
+
+Decision Session::rcpt(std::string_view recipient, std::string_view queue_id) {
+    refused_check_.clear();
+    Decision d = check_rcpt(recipient);
+    if (d.step == Step::reject || d.step == Step::tempfail)
+        d.log_line = refusal_line(queue_id, recipient, d);
+    return d;
+}
+
+Decision Session::check_rcpt(std::string_view recipient) {
     auto a = parse_address(recipient);
     // Postfix accepts forms we refuse (a trailing dot, a comment, white space, a
     // backslash) and delivers them to the mailbox they name. Inbound, read such a
@@ -196,7 +253,7 @@ std::optional<Decision> Session::storm_check(const std::string& raw, const std::
     auto n = state_->hit("storm:" + ascii_lower(mailbox), clock_.now(), window);
     if (!n) return state_failure(n.error().message);
     if (*n <= limit) return std::nullopt;
-    return apply(p.config().storm_action, raw, bare, "bounce-storm",
+    return apply(p.config().storm_action, "storm", raw, bare, "bounce-storm",
                  "more than " + std::to_string(limit) + " bounces to this address in " +
                      std::to_string(window) + "s",
                  keep);
@@ -212,7 +269,7 @@ std::optional<Decision> Session::replay_check(const std::string& raw, const std:
     auto n = state_->hit("replay:" + ascii_lower(bare), clock_.now(), UnixTime(days) * 86400);
     if (!n) return state_failure(n.error().message);
     if (*n <= std::uint64_t(limit)) return std::nullopt;
-    return apply(p.config().replay_action, raw, bare, "bounce-replay",
+    return apply(p.config().replay_action, "replay", raw, bare, "bounce-replay",
                  "this signed address already brought back " + std::to_string(limit) +
                      (limit == 1 ? " bounce" : " bounces"),
                  keep);
@@ -221,6 +278,7 @@ std::optional<Decision> Session::replay_check(const std::string& raw, const std:
 std::optional<Decision> Session::state_failure(const std::string& why) {
     state_error_ = why;
     if (policy_->config().on_state_error != Action::tempfail) return std::nullopt;
+    refused_check_ = "state-error";
     Decision d;
     d.step = Step::tempfail;
     d.code = "451";
@@ -241,6 +299,7 @@ Decision Session::outbound_rcpt(const std::string& bare, const std::string& doma
                               " " + b.reason + ")";
             if (p.config().suppress_action == Action::reject) {
                 count(Counter::suppressed);
+                refused_check_ = "suppress";
                 Decision d;
                 d.step = Step::reject;
                 d.code = "550";
@@ -248,6 +307,7 @@ Decision Session::outbound_rcpt(const std::string& bare, const std::string& doma
                 d.text = "<" + printable(bare) + ">: " + why + "; not sent";
                 return d;
             }
+            note(checks_, "suppress");
             tags_.push_back({bare, "suppressed; " + why});
         }
     }
@@ -267,7 +327,10 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
         recipients_.push_back(raw);
         return Decision::proceed();
     }
-    if (p.is_exempt_recipient(bare)) return Decision::proceed();
+    if (auto pattern = p.exempt_recipient(bare)) {
+        note(exempts_, "exempt-recipients:" + *pattern);
+        return Decision::proceed();
+    }
 
     // A tag or SRS address is valid only as we wrote it; loosely read, it is unsigned.
     if (srs_domain && !loose && srs_decode_unverified(a.local).ok()) {
@@ -278,8 +341,8 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
             return Decision::proceed();
         }
         // Never relay to the embedded address of a forged or stale SRS address.
-        return apply(p.config().bad_signature, raw, bare, "bad-signature",
-                     std::string("SRS ") + to_string(r.error().code), keep);
+        return apply(p.config().bad_signature, bad_signature_check(r.error().code), raw, bare,
+                     "bad-signature", std::string("SRS ") + to_string(r.error().code), keep);
     }
     if (local && p.batv() && !loose) {
         BatvVerdict v = p.batv()->verify(bare, now);
@@ -289,16 +352,16 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
             return Decision::proceed();
         }
         if (v.status != BatvStatus::missing) {
-            return apply(p.config().bad_signature, raw, bare, "bad-signature",
-                         std::string("BATV tag ") + to_string(v.status), keep);
+            return apply(p.config().bad_signature, bad_signature_check(v.status), raw, bare,
+                         "bad-signature", std::string("BATV tag ") + to_string(v.status), keep);
         }
     }
     const bool checks_unsigned = (local && p.batv()) || (srs_domain && !local);
     if (!checks_unsigned) return Decision::proceed();
     if (bounce_) {
         if (auto lp = p.check_localpart(a.local))
-            return apply(lp->first, raw, bare, lp->second, lp->second, keep);
-        return apply(p.config().unsigned_bounce, raw, bare, "unsigned-bounce",
+            return apply(lp->first, lp->second, raw, bare, lp->second, lp->second, keep);
+        return apply(p.config().unsigned_bounce, "unsigned-bounce", raw, bare, "unsigned-bounce",
                      "bounce to an address we never used as a sender", keep);
     }
     unsigned_local_.push_back(bare);
@@ -379,21 +442,26 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     const Policy& p = *policy_;
     const UnixTime now = clock_.now();
     remove_forged_headers(out);
-    std::string reason = "unchanged";
+    // reason: one word for what happened to the sender; why: free text when refused.
+    std::string reason = "unchanged", why;
+    std::optional<SpfVerdict> spf;
     if (sender_null_) {
-        reason = "null sender";
+        reason = "null-sender";
     } else if (p.is_local_domain(domain_of(sender_))) {
-        bool exempt_rcpt = false;
-        for (const auto& r : recipients_)
-            exempt_rcpt = exempt_rcpt || p.is_batv_exempt_recipient_domain(domain_of(r));
+        std::optional<std::string> exempt_domain;
+        for (const auto& r : recipients_) {
+            if (!exempt_domain) exempt_domain = p.batv_exempt_recipient_domain(domain_of(r));
+        }
         if (!p.batv()) {
-            reason = "local sender, batv off";
-        } else if (p.is_batv_exempt_sender(sender_)) {
-            reason = "batv exempt sender";
-        } else if (exempt_rcpt) {
-            reason = "batv exempt recipient domain";
+            reason = "batv-off";
+        } else if (auto pattern = p.batv_exempt_sender(sender_)) {
+            reason = "exempt";
+            note(exempts_, "exempt-senders:" + *pattern);
+        } else if (exempt_domain) {
+            reason = "exempt";
+            note(exempts_, "exempt-recipient-domains:" + *exempt_domain);
         } else if (parse_batv(sender_, p.config().batv_subaddress).ok()) {
-            reason = "already signed";
+            reason = "already-signed";
         } else if (auto s = p.batv()->sign(sender_, now)) {
             out.new_sender = *s;
             reason = "batv";
@@ -402,23 +470,22 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     } else if (p.srs() && any_foreign_recipient_) {
         auto f = p.srs()->forward(sender_, now);
         // A DNS lookup only when SRS would change the sender.
-        std::optional<SpfVerdict> spf;
         if (p.spf() && f && f->kind != SrsForwardKind::unchanged)
             spf = p.spf()->check(sender_, now);
         if (spf && !spf_needs_rewrite(*spf)) {
-            reason = std::string("spf ") + to_string(*spf) + ", no srs needed";
+            reason = "no-srs-needed";
         } else if (!f) {
-            reason = std::string("srs refused: ") + f.error().message;
+            reason = "srs-refused";
+            why = f.error().message;
         } else if (f->kind == SrsForwardKind::unchanged) {
-            reason = "already srs";
+            reason = "already-srs";
         } else {
             out.new_sender = f->address;
             count(Counter::srs_rewritten);
             reason = f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
-            if (spf) reason += std::string(" (spf ") + to_string(*spf) + ")";
         }
     } else if (p.srs()) {
-        reason = "foreign sender, all recipients local";
+        reason = "all-recipients-local";
     }
     for (const auto& t : tags_) {
         out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
@@ -430,12 +497,16 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
         e.value = p.watermark()->sign(sender_, message_id_, now);
         out.header_edits.push_back(std::move(e));
     }
-    out.log_line =
-        printable(queue_id) + ": direction=outbound client=" + client_ + " from=<" + sender_ + ">";
-    if (out.new_sender) out.log_line += " new-from=<" + *out.new_sender + ">";
-    out.log_line +=
-        " rcpts=" + std::to_string(recipients_.size()) + " verdict=accept reason=" + reason;
-    if (!state_error_.empty()) out.log_line += " state-error=\"" + printable(state_error_) + "\"";
+    LogLine line = line_start(queue_id);
+    if (out.new_sender) line.add("new-from", "<" + *out.new_sender + ">");
+    line.add("rcpts", std::to_string(recipients_.size()))
+        .add("verdict", tags_.empty() ? "accept" : "tag")
+        .add("reason", reason);
+    if (spf) line.add("spf", to_string(*spf));
+    line.add_list("check", checks_).add_list("exempt", exempts_);
+    if (!why.empty()) line.add_quoted("why", why);
+    if (!state_error_.empty()) line.add_quoted("state-error", state_error_);
+    out.log_line = line.str();
     return out;
 }
 
@@ -452,11 +523,13 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         out.header_edits.push_back({HeaderEdit::Kind::add, "X-Backstop-Result",
                                     t.result + "; rcpt=<" + printable(t.recipient) + ">", 1});
     }
+    // reason: what kind of message it is; the checks and exemptions that decided go
+    // in check= and exempt=.
     std::string verdict = "accept", reason = bounce_ ? "bounce" : "mail";
+    std::optional<WatermarkStatus> watermark;
     if (!dropped_.empty() && dropped_.size() == recipients_.size()) {
         out.decision.step = Step::discard;
         verdict = "discard";
-        reason = "every recipient discarded";
     }
     if (bounce_ && !rewrites_.empty() && state_) {
         ClassifyOptions o;
@@ -474,6 +547,9 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         // lacks Return-Path, and then this recipient (our sender) is the best witness.
         o.envelope_recipient = unsigned_local_.front();
         Classification c = p.classifier().classify(buffer_.view(), o);
+        if (c.kind != MessageKind::none) reason = to_string(c.kind);
+        if (c.kind != MessageKind::none && c.kind != MessageKind::feedback)
+            watermark = c.original.watermark;
         switch (c.kind) {
             case MessageKind::dsn:
                 count(Counter::classified_dsn);
@@ -515,7 +591,10 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                 if (!rate) continue;
                 auto n = state_->hit("storm:" + ascii_lower(r), clock_.now(), rate->second);
                 if (!n) {
-                    if (auto fail = state_failure(n.error().message)) out.decision = *fail;
+                    if (auto fail = state_failure(n.error().message)) {
+                        out.decision = *fail;
+                        note(checks_, "state-error");
+                    }
                     break;
                 }
                 if (*n > rate->first) {
@@ -536,7 +615,7 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
                         out.decision.step = Step::discard;
                         verdict = "discard";
                     }
-                    reason = "auto-reply storm";
+                    note(checks_, "storm");
                     break;
                 }
             }
@@ -544,12 +623,10 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         if (c.kind != MessageKind::none && c.kind != MessageKind::feedback &&
             out.decision.step == Step::proceed) {
             std::string kind(to_string(c.kind));
-            if (c.original.watermark == WatermarkStatus::valid) {
-                reason = kind + ", watermark valid";
-            } else {
+            if (c.original.watermark != WatermarkStatus::valid) {
                 std::string why = kind + " to an unsigned address, watermark " +
                                   std::string(to_string(c.original.watermark));
-                reason = why;
+                note(checks_, "unsigned-autoreply");
                 switch (p.config().unsigned_autoreply) {
                     case Action::reject:
                     case Action::tempfail:
@@ -580,11 +657,19 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
     if (out.decision.step == Step::reject || out.decision.step == Step::tempfail) {
         verdict = out.decision.step == Step::reject ? "reject" : "tempfail";
     }
-    out.log_line = printable(queue_id) + ": direction=inbound client=" + client_ + " from=<" +
-                   sender_ + "> rcpts=" + std::to_string(recipients_.size()) +
-                   " rewritten=" + std::to_string(rewrites_.size()) + " verdict=" + verdict +
-                   " reason=" + reason;
-    if (!state_error_.empty()) out.log_line += " state-error=\"" + printable(state_error_) + "\"";
+    LogLine line = line_start(queue_id);
+    line.add("rcpts", std::to_string(recipients_.size()))
+        .add("rewritten", std::to_string(rewrites_.size()))
+        .add("verdict", verdict)
+        .add("reason", reason);
+    if (watermark) line.add("watermark", to_string(*watermark));
+    line.add_list("check", checks_).add_list("exempt", exempts_);
+    if (!out.decision.code.empty()) {
+        line.add_quoted("reply",
+                        out.decision.code + " " + out.decision.xcode + " " + out.decision.text);
+    }
+    if (!state_error_.empty()) line.add_quoted("state-error", state_error_);
+    out.log_line = line.str();
     return out;
 }
 

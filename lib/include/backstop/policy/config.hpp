@@ -103,6 +103,15 @@ Result<Config, Failure> parse_config(const std::string& path, const std::vector<
 Result<Config, Failure> parse_config_text(const std::string& text, const std::string& origin,
                                           const std::vector<std::string>& args);
 
+// What the milter needs before it starts, beyond a valid file: [domains] local, so
+// that it never signs or refuses for a domain nobody named. Empty when ready, else
+// one line that says what to set, beginning with the file's name.
+std::string missing_for_milter(const Config& c);
+
+// Settings that are valid but most likely not meant, one line each (without a
+// "warning:" prefix), for --check-config and the start-up log.
+std::vector<std::string> config_warnings(const Config& c);
+
 // The option names and help, for --help and the man page.
 std::string config_help();
 

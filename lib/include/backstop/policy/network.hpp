@@ -16,6 +16,8 @@ namespace backstop {
 struct IpAddress {
     std::array<std::uint8_t, 16> bytes{};
     static std::optional<IpAddress> parse(std::string_view text);
+    // 127.0.0.0/8 or ::1: a client on this host.
+    bool is_loopback() const;
 };
 
 struct IpNetwork {

@@ -50,9 +50,10 @@ class Policy {
     std::optional<Rate> storm_limit_for(std::string_view mailbox) const;
     // Whether any recipient can have a storm limit at all.
     bool storm_limits_used() const;
-    bool is_exempt_recipient(std::string_view address) const;
-    bool is_batv_exempt_sender(std::string_view address) const;
-    bool is_batv_exempt_recipient_domain(std::string_view domain) const;
+    // The exemptions: the pattern or domain that matched, for the log; nullopt when none.
+    std::optional<std::string> exempt_recipient(std::string_view address) const;
+    std::optional<std::string> batv_exempt_sender(std::string_view address) const;
+    std::optional<std::string> batv_exempt_recipient_domain(std::string_view domain) const;
     // Bounce to this local part: nullopt when allowed, else the action and why.
     std::optional<std::pair<Action, std::string>> check_localpart(std::string_view local) const;
 

@@ -19,6 +19,8 @@
 
 namespace backstop {
 
+class LogLine;
+
 enum class Step {
     proceed,   // SMFIS_CONTINUE
     reject,    // 5xx with reply
@@ -32,6 +34,8 @@ struct Decision {
     std::string code;   // "550", "451"
     std::string xcode;  // "5.7.1"
     std::string text;   // no CR/LF; milter/ doubles '%'
+    // A recipient refused at RCPT: the line to log, beginning with the queue ID.
+    std::string log_line;
 
     static Decision proceed() { return {}; }
 };
@@ -54,16 +58,23 @@ struct EndOfMessage {
 
 enum class Direction { inbound, outbound };
 
+// How the message reaches the MTA: from a client over SMTP, or submitted on this
+// host (sendmail(1)), which is outbound whatever internal-networks holds.
+enum class ClientKind { smtp, local_submission };
+
 class Session {
   public:
     Session(std::shared_ptr<const Policy> policy, const Clock& clock);
 
-    // address: the client's IP as text; empty for a local submission (sendmail -f).
-    Decision connect(std::string_view hostname, std::string_view address);
+    // address: the client's IP as text, empty when the MTA gave none; kind: what the
+    // milter engine read from the MTA's connect data (milter/connection.cpp).
+    Decision connect(std::string_view hostname, std::string_view address,
+                     ClientKind kind = ClientKind::smtp);
     Decision helo(std::string_view name);
     // auth_authen: the {auth_authen} macro, empty when not authenticated.
     Decision mail(std::string_view sender, std::string_view auth_authen = {});
-    Decision rcpt(std::string_view recipient);
+    // queue_id: the MTA's, when it has one yet, for the log line of a refusal.
+    Decision rcpt(std::string_view recipient, std::string_view queue_id = {});
     Decision header(std::string_view name, std::string_view value);
     Decision end_of_headers();
     Decision body(std::string_view chunk);
@@ -104,11 +115,18 @@ class Session {
     std::optional<Decision> state_failure(const std::string& why);
     bool dropped_recipient(const std::string& raw) const;
     void record_hard_bounces(const Classification& c);
-    // recipient: as the MTA gave it (kept for removal); shown: the bare address for texts.
-    Decision apply(Action action, const std::string& recipient, const std::string& shown,
-                   const std::string& result, const std::string& why, bool& keep);
+    // recipient: as the MTA gave it (kept for removal); shown: the bare address for texts;
+    // check: its name in the log (check=...); result: in X-Backstop-Result and metrics.
+    Decision apply(Action action, const std::string& check, const std::string& recipient,
+                   const std::string& shown, const std::string& result, const std::string& why,
+                   bool& keep);
     Decision reject_reply(Action action, const std::string& recipient,
                           const std::string& why) const;
+    Decision check_rcpt(std::string_view recipient);
+    // The fields every line of this message begins with: queue ID, direction, client, sender.
+    LogLine line_start(std::string_view queue_id) const;
+    std::string refusal_line(std::string_view queue_id, std::string_view recipient,
+                             const Decision& d) const;
     EndOfMessage outbound_eom(std::string_view queue_id);
     EndOfMessage inbound_eom(std::string_view queue_id);
     void remove_forged_headers(EndOfMessage& out) const;
@@ -125,6 +143,7 @@ class Session {
     bool internal_client_ = false;
     std::string client_;
     Direction direction_ = Direction::inbound;
+    std::string refused_check_;  // the check behind the last refusal at RCPT
 
     // Per message.
     std::string sender_;  // bare address, "" for <>
@@ -140,7 +159,8 @@ class Session {
     std::vector<std::pair<std::string, int>> header_counts_;
     std::string message_id_;
     MessageBuffer buffer_;
-    std::string rejected_reason_;
+    std::vector<std::string> checks_;   // checks that tagged, discarded or let pass a recipient
+    std::vector<std::string> exempts_;  // exemptions that decided, as key:pattern
 };
 
 }  // namespace backstop
