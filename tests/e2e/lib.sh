@@ -380,12 +380,20 @@ e2e_prune_mailboxes() {
     done
     [ ${#files[@]} -gt 0 ] || return 0
     python3 - "$E2E_RUN" "${files[@]}" <<'EOF'
-import mailbox, os, sys
+import mailbox, os, sys, time
 run = sys.argv[1].encode()
 for path in sys.argv[2:]:
     owner = os.stat(path)
     box = mailbox.mbox(path, create=False)
-    box.lock()
+    for attempt in range(50):  # a delivery may hold the lock for a moment
+        try:
+            box.lock()
+            break
+        except mailbox.ExternalClashError:
+            time.sleep(0.2)
+    else:
+        print(f"e2e: {path} stays locked: this run's messages are left in it", file=sys.stderr)
+        continue
     try:
         ours = [key for key in box.keys() if run in box.get_bytes(key)]
         for key in ours:
@@ -396,6 +404,9 @@ for path in sys.argv[2:]:
     finally:
         box.unlock()
         box.close()
+    left = mailbox.mbox(path, create=False)
+    if any(run in left.get_bytes(key) for key in left.keys()):
+        print(f"e2e: {path} still holds messages of this run", file=sys.stderr)
 EOF
 }
 
