@@ -176,6 +176,13 @@ int run(int argc, char** argv) {
         current_policy().set_state(*store, state_identity(cfg));
     }
 
+    // The socketmap's socket is opened while we may still be root, and before the
+    // milter's: an MTA never finds the milter listening in a daemon about to exit.
+    SocketmapService socketmap;
+    if (auto e = socketmap.open(cfg); !e.empty()) {
+        std::cerr << "backstop-milter: " << e << "\n";
+        return 1;
+    }
     ListenSpec spec;
     std::string why;
     if (!parse_listen_spec(cfg.socket, spec, why)) {
@@ -193,12 +200,6 @@ int run(int argc, char** argv) {
             std::cerr << "backstop-milter: " << e << "\n";
             return 1;
         }
-    }
-    // The socketmap's socket too is opened while we may still be root.
-    SocketmapService socketmap;
-    if (auto e = socketmap.open(cfg); !e.empty()) {
-        std::cerr << "backstop-milter: " << e << "\n";
-        return 1;
     }
     if (!cfg.foreground && daemon(0, 0) != 0) {
         std::perror("backstop-milter: daemon");

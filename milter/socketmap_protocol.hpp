@@ -38,6 +38,8 @@ class NetstringReader {
     const char* error_text() const;
     // Bytes received and not yet taken as a whole netstring.
     std::size_t pending() const { return buffer_.size() - pos_; }
+    // Bytes kept in memory, returned ones included until they are dropped.
+    std::size_t held() const { return buffer_.size(); }
 
   private:
     std::string buffer_;

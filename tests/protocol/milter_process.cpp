@@ -103,6 +103,11 @@ MilterProcess::MilterProcess(MilterSettings settings) : settings_(std::move(sett
     // A port can be taken between free_port() and the daemon's bind: try a few.
     for (int attempt = 0;; ++attempt) {
         port_ = free_port();
+        if (settings_.socketmap == SocketmapKind::inet) {
+            do {
+                socketmap_port_ = free_port();
+            } while (socketmap_port_ == port_);
+        }
         write_file(config_path_, config_text(settings_), 0644);
         try {
             start();
@@ -132,8 +137,9 @@ std::string MilterProcess::config_text(const MilterSettings& s) const {
     c << "socket = " << socket_spec() << "\n"
       << "foreground = true\n"
       << "log-level = " << s.log_level << "\n"
-      << "allow-root = true\n"
-      << "[domains]\n"
+      << "allow-root = true\n";
+    if (s.socketmap != SocketmapKind::off) c << "socketmap = " << socketmap_spec() << "\n";
+    c << s.general << "[domains]\n"
       << "local = " << kLocalDomain << "\n"
       << "internal-networks = 127.0.0.1/32\n"
       << "[srs]\n"
@@ -160,6 +166,18 @@ std::string MilterProcess::socket_spec() const {
             return "inet6:" + std::to_string(port_) + "@[::1]";
         case SocketKind::unix_:
             return "unix:" + dir_ + "/milter.sock";
+    }
+    return {};
+}
+
+std::string MilterProcess::socketmap_spec() const {
+    switch (settings_.socketmap) {
+        case SocketmapKind::off:
+            return {};
+        case SocketmapKind::unix_:
+            return "unix:" + socketmap_path();
+        case SocketmapKind::inet:
+            return "inet:" + std::to_string(socketmap_port_) + "@127.0.0.1";
     }
     return {};
 }

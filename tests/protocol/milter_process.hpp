@@ -29,6 +29,13 @@ enum class SocketKind {
     unix_,  // unix:DIR/milter.sock
 };
 
+// Where the socketmap listens, if at all.
+enum class SocketmapKind {
+    off,
+    unix_,  // unix:DIR/socketmap
+    inet,   // inet:PORT@127.0.0.1
+};
+
 // The settings tests vary; everything else is fixed in config_text().
 struct MilterSettings {
     SocketKind socket = SocketKind::inet;
@@ -39,6 +46,8 @@ struct MilterSettings {
     int lifetime = 7;
     std::string log_level = "debug";
     std::string extra;  // appended verbatim at the end (inside [inbound])
+    SocketmapKind socketmap = SocketmapKind::off;
+    std::string general;  // general keys, appended verbatim before the first section
     // Runs the daemon through this command (its argv is appended), e.g. unshare.
     std::vector<std::string> wrapper;
 };
@@ -54,6 +63,10 @@ class MilterProcess {
     std::uint16_t port() const { return port_; }  // inet and inet6
     pid_t pid() const { return pid_; }
     std::string socket_spec() const;  // as in the config file
+    // The socketmap, as in the config file ("" when off), and where to reach it.
+    std::string socketmap_spec() const;
+    std::string socketmap_path() const { return dir_ + "/socketmap"; }  // unix_
+    std::uint16_t socketmap_port() const { return socketmap_port_; }    // inet
     const std::string& dir() const { return dir_; }
     const std::string& config_path() const { return config_path_; }
     // The config file text for these settings and this port.
@@ -86,6 +99,7 @@ class MilterProcess {
     std::string config_path_;
     std::string log_path_;
     std::uint16_t port_ = 0;
+    std::uint16_t socketmap_port_ = 0;
     pid_t pid_ = -1;
     int exit_status_ = -1;
 };
