@@ -1,17 +1,20 @@
 #include "socketmap_server.hpp"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "log.hpp"
 
@@ -19,10 +22,38 @@ namespace backstop::milter {
 
 namespace {
 
-std::int64_t steady_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+// A connection thread's stack: a lookup needs a few KiB beside the 16 KiB read
+// buffer (more under the sanitizers), and a thousand connections must not reserve
+// 8 MiB each. Only the pages touched take memory.
+constexpr std::size_t kThreadStack = 512 * 1024;
+
+int idle_timeout(const Policy* policy) {
+    return policy ? policy->config().socketmap_idle_timeout : 60;
+}
+
+// The socket's read and write timeouts: a client that sends nothing, or reads
+// nothing, for this long is closed.
+void set_timeouts(int fd, int seconds) {
+    timeval tv{};
+    tv.tv_sec = seconds;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// Sends all of out; false when the client is gone or read nothing for the timeout.
+bool send_all(int fd, const std::string& out) {
+    std::size_t off = 0;
+    while (off < out.size()) {
+        const ssize_t n = send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += std::size_t(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    return true;
 }
 
 // A key in a log line: a 100,000-byte request would drown the log.
@@ -47,13 +78,9 @@ Counter counter_for(std::string_view map, MapStatus status) {
 
 }  // namespace
 
-struct SocketmapServer::Conn {
-    int fd = -1;
-    NetstringReader reader;
-    std::string out;               // replies not yet sent, in request order
-    std::int64_t last_active = 0;  // steady seconds of the last byte in or out
-    bool closing = false;          // close once out is sent
-    bool want_write = false;       // armed for EPOLLOUT (and not reading) until out is sent
+struct SocketmapServer::Start {
+    SocketmapServer* server;
+    int fd;
 };
 
 SocketmapServer::SocketmapServer(const PolicyHolder& holder, Metrics& metrics, const Clock& clock)
@@ -72,10 +99,6 @@ SocketmapServer::SocketmapServer(const PolicyHolder& holder, Metrics& metrics, c
 }
 
 SocketmapServer::~SocketmapServer() {
-    for (auto& [fd, c] : conns_) {
-        close(fd);
-        delete c;
-    }
     close(epoll_);
     close(wake_);
 }
@@ -97,52 +120,35 @@ void SocketmapServer::serve(int listener) {
         close(listener_);
         throw std::runtime_error(std::string("socketmap: epoll_ctl: ") + std::strerror(errno));
     }
-    epoll_event events[64];
-    std::int64_t last_sweep = steady_seconds();
+    epoll_event events[2];
     while (!stop_.load()) {
-        const int n = epoll_wait(epoll_, events, 64, 1000);
+        const int n = epoll_wait(epoll_, events, 2, -1);
         if (n < 0 && errno != EINTR) {
             log(LogLevel::error, std::string("socketmap: epoll_wait: ") + std::strerror(errno));
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         for (int i = 0; i < n && !stop_.load(); ++i) {
-            void* tag = events[i].data.ptr;
-            if (tag == &wake_) continue;  // stop_ says why
-            if (tag == &listener_) {
-                accept_all();
-                continue;
-            }
-            auto* c = static_cast<Conn*>(tag);
-            // One client's trouble (no memory, say) closes that client only.
-            try {
-                on_event(c, events[i].events);
-            } catch (const std::exception& e) {
-                metrics_.add(Counter::errors);
-                log(LogLevel::error,
-                    std::string("socketmap: internal error, closing a connection: ") + e.what());
-                close_conn(c);
-            }
-        }
-        const std::int64_t now = steady_seconds();
-        if (now != last_sweep) {
-            last_sweep = now;
-            sweep_idle();
+            if (events[i].data.ptr == &listener_) accept_all();
         }
     }
     epoll_ctl(epoll_, EPOLL_CTL_DEL, listener_, nullptr);
     close(listener_);
-    std::vector<Conn*> all;
-    for (auto& [fd, c] : conns_) all.push_back(c);
-    for (Conn* c : all) close_conn(c);
+    // End every connection (a thread blocked in read or send returns at once) and
+    // wait: the threads use this object until they are done.
+    std::unique_lock<std::mutex> lock(mutex_);
+    ending_ = true;
+    for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    all_closed_.wait(lock, [this] { return fds_.empty(); });
 }
 
 void SocketmapServer::accept_all() {
     auto policy = holder_.get();
     const std::size_t limit =
         policy ? std::size_t(policy->config().socketmap_max_connections) : 1000;
-    // A bounded batch per wake-up, so lookups keep flowing during a burst.
+    // A bounded batch per wake-up, so that stop() is seen during a burst.
     for (int i = 0; i < 64; ++i) {
-        const int fd = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        // Without SOCK_NONBLOCK: the connection's thread blocks on it.
+        const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
@@ -151,192 +157,165 @@ void SocketmapServer::accept_all() {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
             return;
         }
-        if (conns_.size() >= limit) {
-            // Closed at once: Postfix retries the lookup (or defers the mail). One
-            // log line per burst, not one per connection a flood would bring.
-            close(fd);
-            metrics_.add(Counter::socketmap_connections_refused);
-            if (refused_in_burst_++ == 0) {
-                log(LogLevel::warning, "socketmap: " + std::to_string(limit) +
-                                           " connections open (socketmap-max-connections): "
-                                           "closing new ones until some close");
-            }
-            continue;
-        }
-        Conn* c = nullptr;
         try {
-            c = new Conn;
-            c->fd = fd;
-            c->last_active = steady_seconds();
-            conns_.emplace(fd, c);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (fds_.size() >= limit) {
+                // Closed at once: Postfix retries the lookup (or defers the mail). One
+                // log line per burst, not one per connection a flood would bring.
+                close(fd);
+                metrics_.add(Counter::socketmap_connections_refused);
+                if (refused_in_burst_++ == 0) {
+                    log(LogLevel::warning, "socketmap: " + std::to_string(limit) +
+                                               " connections open (socketmap-max-connections): "
+                                               "closing new ones until some close");
+                }
+                continue;
+            }
+            fds_.insert(fd);
+            ++open_;
         } catch (const std::exception& e) {
-            delete c;
             close(fd);
             metrics_.add(Counter::errors);
             log(LogLevel::error, std::string("socketmap: cannot take a connection: ") + e.what());
             return;
         }
-        ++open_;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.ptr = c;
-        if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            log(LogLevel::error, std::string("socketmap: epoll_ctl: ") + std::strerror(errno));
-            close_conn(c);
+        auto* start = new (std::nothrow) Start{this, fd};
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, kThreadStack);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t thread;
+        const int e = start ? pthread_create(
+                                  &thread, &attr,
+                                  [](void* arg) -> void* {
+                                      std::unique_ptr<Start> s(static_cast<Start*>(arg));
+                                      s->server->run(s->fd);
+                                      return nullptr;
+                                  },
+                                  start)
+                            : ENOMEM;
+        pthread_attr_destroy(&attr);
+        if (e != 0) {
+            delete start;
+            metrics_.add(Counter::errors);
+            log(LogLevel::error,
+                std::string("socketmap: no thread for a connection: ") + std::strerror(e));
+            closed(fd);
         }
     }
 }
 
-void SocketmapServer::on_event(Conn* c, std::uint32_t events) {
-    if (events & EPOLLERR) {
-        close_conn(c);
-        return;
-    }
-    if (c->want_write) {
-        if (!flush(c)) {
-            close_conn(c);
-            return;
+void SocketmapServer::run(int fd) {
+    // One client's trouble (no memory, say) closes that client only; nothing may
+    // leave a thread.
+    try {
+        serve_connection(fd);
+    } catch (const std::exception& e) {
+        metrics_.add(Counter::errors);
+        try {
+            log(LogLevel::error,
+                std::string("socketmap: internal error, closing a connection: ") + e.what());
+        } catch (...) {
         }
-        if (!c->out.empty()) return;  // still waiting for the client to read
-        if (c->closing) {
-            close_conn(c);
-            return;
-        }
-        if (!watch(c, false)) return;
+    } catch (...) {
+        metrics_.add(Counter::errors);
     }
-    read_and_answer(c);
+    closed(fd);
 }
 
-void SocketmapServer::read_and_answer(Conn* c) {
-    char buf[65536];
-    // A few reads per turn, so one client's pipeline cannot starve the others;
-    // epoll is level-triggered and brings us back for the rest.
-    for (int turn = 0; turn < 4; ++turn) {
-        const ssize_t n = read(c->fd, buf, sizeof buf);
+void SocketmapServer::serve_connection(int fd) {
+    NetstringReader reader;
+    std::string out;
+    auto policy = holder_.get();
+    int armed = 0;  // seconds the socket's timeouts are set to
+    int idle = 0;   // seconds of idleness waited out by reads that timed out
+    char buf[16384];
+    for (;;) {
+        // The timeout in force now, less what an earlier read already waited: a
+        // reload applies from the next wait.
+        const int wait = idle_timeout(policy.get()) - idle;
+        if (wait <= 0) return;
+        if (wait != armed) set_timeouts(fd, armed = wait);
+        const ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        if (n <= 0) {
-            close_conn(c);  // the client went away (or the idle sweep shut it down)
-            return;
-        }
-        c->last_active = steady_seconds();
-        c->reader.append(std::string_view(buf, std::size_t(n)));
-        std::shared_ptr<const Policy> policy;
-        UnixTime now = 0;
-        while (auto data = c->reader.next()) {
-            if (!policy) {
-                policy = holder_.get();
-                now = clock_.now();
-            }
-            SocketmapExchange x;
-            if (policy) {
-                x = answer_request(*policy, *data, now);
-            } else {
-                x.request = split_request(*data);
-                x.answer = {MapStatus::temp, "no configuration loaded", {}};
-            }
-            metrics_.add(counter_for(x.request.name, x.answer.status));
-            if (log_enabled(LogLevel::debug)) {
-                std::string line = "socketmap: " + shown(x.request.name) + " " +
-                                   shown(x.request.key) + " -> " + to_string(x.answer.status);
-                if (x.answer.status == MapStatus::notfound) {
-                    line += " (" + x.answer.why + ")";
-                } else {
-                    line += " " + x.answer.value;
-                }
-                log(LogLevel::debug, line);
-            }
-            if (x.answer.status == MapStatus::temp)
-                log(LogLevel::error, "socketmap: " + shown(x.request.name) + " " +
-                                         shown(x.request.key) + ": " + x.answer.value);
-            append_reply(c->out, x.answer);
-        }
-        if (c->reader.error() != NetstringReader::Error::none) {
-            // No way back into step with this client: answer what can be answered
-            // and close.
-            metrics_.add(Counter::socketmap_bad_request);
-            log(LogLevel::warning,
-                std::string("socketmap: ") + c->reader.error_text() + ", closing the connection");
-            if (c->reader.error() == NetstringReader::Error::too_long)
-                append_reply(c->out, {MapStatus::perm, "request too long", {}});
-            c->closing = true;
-        }
-        if (!flush(c)) {
-            close_conn(c);
-            return;
-        }
-        if (!c->out.empty()) {
-            watch(c, true);  // the client is not reading: read nothing more until it does
-            return;
-        }
-        if (c->closing) {
-            close_conn(c);
-            return;
-        }
-        if (std::size_t(n) < sizeof buf) return;  // the socket is empty
-    }
-}
-
-bool SocketmapServer::flush(Conn* c) {
-    std::size_t off = 0;
-    while (off < c->out.size()) {
-        const ssize_t n = send(c->fd, c->out.data() + off, c->out.size() - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += std::size_t(n);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            idle += armed;  // Postfix reconnects when it needs the map again
+            policy = holder_.get();
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        c->out.clear();
-        return false;
+        if (n <= 0) return;  // the client went away, or stop() shut the socket down
+        idle = 0;
+        reader.append(std::string_view(buf, std::size_t(n)));
+        policy = holder_.get();
+        const bool keep = answer_all(policy.get(), reader, out);
+        if (!out.empty() && !send_all(fd, out)) return;
+        out.clear();
+        if (!keep) return;
     }
-    if (off > 0) c->last_active = steady_seconds();
-    c->out.erase(0, off);
-    return true;
 }
 
-bool SocketmapServer::watch(Conn* c, bool want_write) {
-    c->want_write = want_write;
-    epoll_event ev{};
-    ev.events = want_write ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP);
-    ev.data.ptr = c;
-    if (epoll_ctl(epoll_, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
-        log(LogLevel::error, std::string("socketmap: epoll_ctl: ") + std::strerror(errno));
-        close_conn(c);
-        return false;
+bool SocketmapServer::answer_all(const Policy* policy, NetstringReader& reader, std::string& out) {
+    UnixTime now = 0;
+    bool have_now = false;
+    while (auto data = reader.next()) {
+        if (!have_now) {
+            now = clock_.now();
+            have_now = true;
+        }
+        SocketmapExchange x;
+        if (policy) {
+            x = answer_request(*policy, *data, now);
+        } else {
+            x.request = split_request(*data);
+            x.answer = {MapStatus::temp, "no configuration loaded", {}};
+        }
+        metrics_.add(counter_for(x.request.name, x.answer.status));
+        if (log_enabled(LogLevel::debug)) {
+            std::string line = "socketmap: " + shown(x.request.name) + " " + shown(x.request.key) +
+                               " -> " + to_string(x.answer.status);
+            if (x.answer.status == MapStatus::notfound) {
+                line += " (" + x.answer.why + ")";
+            } else {
+                line += " " + x.answer.value;
+            }
+            log(LogLevel::debug, line);
+        }
+        if (x.answer.status == MapStatus::temp)
+            log(LogLevel::error, "socketmap: " + shown(x.request.name) + " " +
+                                     shown(x.request.key) + ": " + x.answer.value);
+        append_reply(out, x.answer);
     }
-    return true;
+    if (reader.error() == NetstringReader::Error::none) return true;
+    // No way back into step with this client: answer what can be answered and close.
+    metrics_.add(Counter::socketmap_bad_request);
+    log(LogLevel::warning,
+        std::string("socketmap: ") + reader.error_text() + ", closing the connection");
+    if (reader.error() == NetstringReader::Error::too_long)
+        append_reply(out, {MapStatus::perm, "request too long", {}});
+    return false;
 }
 
-void SocketmapServer::close_conn(Conn* c) {
-    epoll_ctl(epoll_, EPOLL_CTL_DEL, c->fd, nullptr);
-    close(c->fd);
-    conns_.erase(c->fd);
-    delete c;
+void SocketmapServer::closed(int fd) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Closed under the lock, so stop() never shuts down a number reused meanwhile.
+    fds_.erase(fd);
+    close(fd);
     --open_;
-    if (refused_in_burst_ > 0) {
+    if (fds_.empty()) all_closed_.notify_all();
+    if (refused_in_burst_ == 0 || ending_) return;
+    try {
         auto policy = holder_.get();
         const std::size_t limit =
             policy ? std::size_t(policy->config().socketmap_max_connections) : 1000;
-        if (conns_.size() < limit) {
-            log(LogLevel::info, "socketmap: below socketmap-max-connections again; " +
-                                    std::to_string(refused_in_burst_) +
-                                    " connection(s) were closed at once");
+        if (fds_.size() < limit) {
+            const std::uint64_t refused = refused_in_burst_;
             refused_in_burst_ = 0;
+            log(LogLevel::info, "socketmap: below socketmap-max-connections again; " +
+                                    std::to_string(refused) + " connection(s) were closed at once");
         }
+    } catch (...) {
+        // Only the log line is lost; a connection thread must end cleanly.
     }
-}
-
-void SocketmapServer::sweep_idle() {
-    auto policy = holder_.get();
-    const std::int64_t timeout = policy ? policy->config().socketmap_idle_timeout : 60;
-    const std::int64_t now = steady_seconds();
-    std::vector<Conn*> idle;
-    for (auto& [fd, c] : conns_) {
-        if (now - c->last_active > timeout) idle.push_back(c);
-    }
-    // Postfix reconnects when it needs the map again.
-    for (Conn* c : idle) close_conn(c);
 }
 
 }  // namespace backstop::milter

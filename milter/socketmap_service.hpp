@@ -1,6 +1,7 @@
 // The socketmap as the daemon runs it: its socket opened with the milter's, before
-// privileges are dropped; served from a thread of its own; stopped with the milter,
-// and its unix socket file removed.
+// privileges are dropped; accepted in a thread of its own (each connection then gets
+// one, socketmap_server.hpp); stopped with the milter, and its unix socket file
+// removed.
 #pragma once
 
 #include <memory>
@@ -26,7 +27,7 @@ class SocketmapService {
     // Opens config.socketmap (nothing when it is empty); a unix socket gets
     // socket-mode and socket-group. Returns an error message, empty on success.
     std::string open(const Config& config);
-    // Serves from its own thread; logs "socketmap listening on ...".
+    // Accepts in its own thread; logs "socketmap listening on ...".
     void start(const PolicyHolder& holder, Metrics& metrics, const Clock& clock);
     // Stops serving, waits for the thread, removes the unix socket file.
     void stop();
