@@ -3,7 +3,8 @@
 
   faults_smtp.py load PLAN PROGRESS DEADLINE CONNS
       Sends every message of PLAN (lines "id<TAB>client-ip<TAB>sender<TAB>rcpt",
-      sender "" for the null sender) to 127.0.0.1:25 over CONNS concurrent
+      sender "" for the null sender) to 127.0.0.1:25 (the port in the environment
+      variable FAULTS_SMTP_PORT when it is set) over CONNS concurrent
       connections, like a sending MTA: a 4xx reply or a dropped connection closes
       the connection and the message is tried again later, until it is accepted or
       DEADLINE seconds have passed. Writes the number accepted so far to PROGRESS
@@ -18,6 +19,7 @@
 """
 
 import collections
+import os
 import random
 import re
 import smtplib
@@ -26,7 +28,8 @@ import sys
 import threading
 import time
 
-SERVER = ("127.0.0.1", 25)
+# test_faults.sh talks to Postfix on 25; test_sendmail.sh to its Sendmail's own port.
+SERVER = ("127.0.0.1", int(os.environ.get("FAULTS_SMTP_PORT", "25")))
 
 
 def message_for(mid, sender, rcpt):
