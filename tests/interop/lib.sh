@@ -595,9 +595,9 @@ srs_age_suite() {
   done
 }
 
-# srs_vectors: DESIGN §2's vectors through backstop and the oracle.
-srs_vectors() {
-  echo "== DESIGN §2 vectors (secret tops3cr3t, $FIXED_DATE)"
+# srs_vector_files: DESIGN §2's inputs in $WORK/v.in and their SRS forward answers
+# (secret tops3cr3t, domain example.com, FIXED_DATE) in $WORK/v.fwd.
+srs_vector_files() {
   printf '%s\n' test@otherdomain.com sender@otherdomain.com hash234@somedomain.com \
     'SRS0=opaque+string@otherdomain.com' 'SRS1=X=thirddomain.com==opaque+string@otherdomain.com' \
     >"$WORK/v.in"
@@ -606,6 +606,12 @@ srs_vectors() {
     'SRS0=+3/5=2W=somedomain.com=hash234@example.com' \
     'SRS1=chaI=otherdomain.com==opaque+string@example.com' \
     'SRS1=JIBX=thirddomain.com==opaque+string@example.com' >"$WORK/v.fwd"
+}
+
+# srs_vectors: DESIGN §2's vectors through backstop and the oracle.
+srs_vectors() {
+  echo "== DESIGN §2 vectors (secret tops3cr3t, $FIXED_DATE)"
+  srs_vector_files
   ours_forward fixed main <"$WORK/v.in" >"$WORK/o.fwd"
   check_lines "vectors: backstop forward" "$WORK/v.in" "$WORK/v.fwd" "$WORK/o.fwd"
   oracle_forward fixed main <"$WORK/v.in" >"$WORK/x.fwd" 2>"$WORK/x.err"

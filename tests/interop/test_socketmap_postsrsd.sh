@@ -203,14 +203,7 @@ CONF_SECRETS[other]="n0t-0ur-s3cret"
 vectors() {
   echo "== DESIGN §2 vectors through the socketmap ($FIXED_DATE)"
   milter fixed
-  printf '%s\n' test@otherdomain.com sender@otherdomain.com hash234@somedomain.com \
-    'SRS0=opaque+string@otherdomain.com' 'SRS1=X=thirddomain.com==opaque+string@otherdomain.com' \
-    >"$WORK/v.in"
-  printf '%s\n' 'SRS0=vmyz=2W=otherdomain.com=test@example.com' \
-    'SRS0=9KJ+=2W=otherdomain.com=sender@example.com' \
-    'SRS0=+3/5=2W=somedomain.com=hash234@example.com' \
-    'SRS1=chaI=otherdomain.com==opaque+string@example.com' \
-    'SRS1=JIBX=thirddomain.com==opaque+string@example.com' >"$WORK/v.fwd"
+  srs_vector_files
   ours forward <"$WORK/v.in" >"$WORK/o.fwd"
   check_lines "vectors: socketmap forward" "$WORK/v.in" "$WORK/v.fwd" "$WORK/o.fwd"
   printf '%s\n' 'SRS0=XjO9=2V=otherdomain.com=test@example.com' \
