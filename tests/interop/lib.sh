@@ -269,6 +269,20 @@ postsrsd_start() {
 }
 
 
+# postsrsd_once MODE CONF: the postsrsd 1.10 for this clock and configuration,
+# started on first use; sets PSRS_FWD and PSRS_REV to its ports. Not in a pipeline
+# or $( ): the ports must be remembered in the calling shell.
+declare -A PSRS_FWD_PORTS PSRS_REV_PORTS
+postsrsd_once() {
+  local key=$1/$2
+  if [[ -z ${PSRS_FWD_PORTS[$key]:-} ]]; then
+    postsrsd_start "$1" "$(conf_keyfile "$2")" "$(conf_domain "$2")" \
+      -a "$(conf_sep "$2")" -n "$(conf_len "$2")"
+    PSRS_FWD_PORTS[$key]=$PSRS_FWD; PSRS_REV_PORTS[$key]=$PSRS_REV
+  fi
+  PSRS_FWD=${PSRS_FWD_PORTS[$key]}; PSRS_REV=${PSRS_REV_PORTS[$key]}
+}
+
 # tcptable PORT < in > out: Postfix tcp_table queries over one connection.
 tcptable() { "$PY" "$WORK/tcptable.py" 127.0.0.1 "$1"; }
 

@@ -96,16 +96,10 @@ CONF
 # $WORK/sm.err.
 ours() { "$PY" "$WORK/socketmap.py" 127.0.0.1 "$SM_PORT" "$1" 2>"$WORK/sm.err"; }
 
-declare -A FWD_PORT REV_PORT
 # theirs MODE CONF forward|reverse < in > out: postsrsd 1.10 at MODE's clock.
 theirs() {
-  local key=$1/$2
-  if [[ -z ${FWD_PORT[$key]:-} ]]; then
-    postsrsd_start "$1" "$(conf_keyfile "$2")" "$(conf_domain "$2")" \
-      -a "$(conf_sep "$2")" -n "$(conf_len "$2")"
-    FWD_PORT[$key]=$PSRS_FWD; REV_PORT[$key]=$PSRS_REV
-  fi
-  if [[ $3 == forward ]]; then tcptable "${FWD_PORT[$key]}"; else tcptable "${REV_PORT[$key]}"; fi
+  postsrsd_once "$1" "$2"
+  if [[ $3 == forward ]]; then tcptable "$PSRS_FWD"; else tcptable "$PSRS_REV"; fi
 }
 
 # all_refused_500 LABEL: every postsrsd refusal in $WORK/x.err was a 500 (a

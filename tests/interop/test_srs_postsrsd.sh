@@ -10,19 +10,9 @@ interop_init "$@"
 require_oracle postsrsd faketime
 ORACLE=postsrsd
 
-declare -A FWD_PORT REV_PORT
-# daemon MODE CONF: start (once) the postsrsd for this clock and configuration.
-daemon() {
-  local key=$1/$2
-  if [[ -z ${FWD_PORT[$key]:-} ]]; then
-    postsrsd_start "$1" "$(conf_keyfile "$2")" "$(conf_domain "$2")" \
-      -a "$(conf_sep "$2")" -n "$(conf_len "$2")"
-    FWD_PORT[$key]=$PSRS_FWD; REV_PORT[$key]=$PSRS_REV
-  fi
-}
 # Not in a pipeline or $( ): the ports must be remembered in this shell.
-oracle_forward() { daemon "$1" "$2"; tcptable "${FWD_PORT[$1/$2]}"; }
-oracle_reverse() { daemon "$1" "$2"; tcptable "${REV_PORT[$1/$2]}"; }
+oracle_forward() { postsrsd_once "$1" "$2"; tcptable "$PSRS_FWD"; }
+oracle_reverse() { postsrsd_once "$1" "$2"; tcptable "$PSRS_REV"; }
 
 srs_vectors
 srs_suite fixed 3001 250
@@ -43,6 +33,6 @@ ours_forward fixed main <"$WORK/ar.srs" >"$WORK/o.fwd"
 check_rc "already rewritten: backstop srs forward" 0 "$BS_RC"
 check_lines "already rewritten: backstop leaves them unchanged" "$WORK/ar.srs" "$WORK/ar.srs" "$WORK/o.fwd"
 
-echo "== postsrsd: ${#FWD_PORT[@]} daemons were queried"
+echo "== postsrsd: ${#PSRS_FWD_PORTS[@]} daemons were queried"
 
 interop_finish
