@@ -7,10 +7,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "backstop/envelope/batv.hpp"
+#include "backstop/envelope/srs.hpp"
 #include "milter_client.hpp"
 
 namespace backstop::test {
@@ -21,6 +24,26 @@ inline constexpr int kBatvKeyNumber = 1;
 inline constexpr const char* kSrsSecret = "protocol-test-srs-secret";
 inline constexpr const char* kLocalDomain = "ours.example";
 inline constexpr const char* kSrsDomain = "fwd.ours.example";
+
+// The daemon's codecs as its config keys them, to compute expected tags and SRS.
+inline BatvSigner test_signer(int number = kBatvKeyNumber, const std::string& secret = kBatvSecret,
+                              int lifetime = 7) {
+    BatvKeys keys;
+    keys.keys.push_back({number, secret});
+    return BatvSigner(keys, BatvOptions{lifetime, false});
+}
+
+inline SrsCodec test_srs() {
+    SrsSecrets secrets;
+    secrets.secrets.push_back(kSrsSecret);
+    SrsOptions options;
+    options.domain = kSrsDomain;
+    return SrsCodec(secrets, options);
+}
+
+inline UnixTime now() {
+    return static_cast<UnixTime>(std::time(nullptr));
+}
 
 // Where the daemon listens: the three socket forms of the config.
 enum class SocketKind {

@@ -33,24 +33,6 @@ namespace {
 constexpr const char* kInternalAddr = "127.0.0.1";   // in internal-networks: outbound
 constexpr const char* kExternalAddr = "192.0.2.25";  // TEST-NET-1: inbound
 
-UnixTime now() {
-    return static_cast<UnixTime>(std::time(nullptr));
-}
-
-BatvSigner test_signer(int lifetime = 7) {
-    BatvKeys keys;
-    keys.keys.push_back({kBatvKeyNumber, kBatvSecret});
-    return BatvSigner(keys, BatvOptions{lifetime, false});
-}
-
-SrsCodec test_srs() {
-    SrsSecrets secrets;
-    secrets.secrets.push_back(kSrsSecret);
-    SrsOptions options;
-    options.domain = kSrsDomain;
-    return SrsCodec(secrets, options);
-}
-
 // A tag the daemon must accept: signed now with the test key.
 std::string signed_address(const std::string& address, UnixTime at = now()) {
     auto tagged = test_signer().sign(address, at);

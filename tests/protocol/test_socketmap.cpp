@@ -30,30 +30,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-UnixTime now() {
-    return static_cast<UnixTime>(std::time(nullptr));
-}
-
-BatvSigner signer(int number = kBatvKeyNumber, const std::string& secret = kBatvSecret) {
-    BatvKeys keys;
-    keys.keys.push_back({number, secret});
-    return BatvSigner(keys, BatvOptions{7, false});
-}
-
-SrsCodec srs_codec() {
-    SrsSecrets secrets;
-    secrets.secrets.push_back(kSrsSecret);
-    SrsOptions options;
-    options.domain = kSrsDomain;
-    return SrsCodec(secrets, options);
-}
-
 std::string tag(const std::string& address, UnixTime at = now()) {
-    return *signer().sign(address, at);
+    return *test_signer().sign(address, at);
 }
 
 std::string srs(const std::string& address, UnixTime at = now()) {
-    return srs_codec().forward(address, at)->address;
+    return test_srs().forward(address, at)->address;
 }
 
 MilterSettings with_socketmap(SocketmapKind kind = SocketmapKind::unix_, std::string general = {}) {
@@ -90,7 +72,7 @@ TEST_F(SocketmapTest, ForwardAndReverseOverOneKeptOpenConnection) {
     ASSERT_EQ(fwd.rfind("OK SRS0=", 0), 0u) << fwd;
     const std::string address = fwd.substr(3);
     EXPECT_NE(address.find("=foreign.example=carol@fwd.ours.example"), std::string::npos);
-    auto back = srs_codec().reverse(address, now());
+    auto back = test_srs().reverse(address, now());
     ASSERT_TRUE(back.ok()) << address;
     EXPECT_EQ(back->address, "carol@foreign.example");
     // Another forwarder's SRS0 becomes SRS1.
@@ -271,7 +253,8 @@ TEST_F(SocketmapTest, ConnectionLimitHolds) {
 
 TEST_F(SocketmapTest, ReloadChangesTheAnswersOnOpenConnections) {
     auto c = client();
-    const std::string new_tag = *signer(2, "rotated-in-secret").sign("alice@ours.example", now());
+    const std::string new_tag =
+        *test_signer(2, "rotated-in-secret").sign("alice@ours.example", now());
     EXPECT_EQ(c.query("reverse", new_tag), "NOTFOUND ");
     // The new key signs; the old one still verifies.
     const std::string keys = milter_->dir() + "/batv.keys";
