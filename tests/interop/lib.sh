@@ -77,11 +77,10 @@ require_oracle() {
       postsrsd)
         command -v postsrsd >/dev/null || _missing "postsrsd 1.10 (postsrsd)" ;;
       faketime)
-        command -v faketime >/dev/null || _missing "faketime"
         [[ -r $LIBFAKETIME ]] || _missing "libfaketime ($LIBFAKETIME)"
-        # faketime's wrapper starts a running clock at FIXED_DATE: a loaded machine
-        # may already be a second or two past it, which no day-based stamp notices.
-        _ft=$(faketime "$FIXED_DATE" date +%s)
+        # libfaketime starts a running clock at FIXED_DATE: a loaded machine may
+        # already be a second or two past it, which no day-based stamp notices.
+        _ft=$(at fixed date +%s)
         (( _ft >= FIXED_EPOCH && _ft - FIXED_EPOCH <= 10 )) \
           || _missing "a working faketime (clock not near $FIXED_DATE: $_ft)" ;;
       exim)
@@ -126,10 +125,15 @@ mode_epoch() {
 }
 mode_date() { date -u -d "@$(mode_epoch "$1")" '+%Y-%m-%d %H:%M:%S'; }
 
-# at MODE CMD...: run an oracle with the clock of MODE.
+# at MODE CMD...: run an oracle with the clock of MODE. libfaketime is
+# preloaded directly, not through the faketime(1) wrapper: the wrapper names a
+# POSIX semaphore after its pid and fails ("sem_open: File exists") when one
+# left by an earlier, killed wrapper has the same pid; tests run in parallel.
 at() {
   local mode=$1; shift
-  if [[ $mode == real ]]; then "$@"; else faketime "$(mode_date "$mode")" "$@"; fi
+  if [[ $mode == real ]]; then "$@"; else
+    env LD_PRELOAD="$LIBFAKETIME" FAKETIME="@$(mode_date "$mode")" "$@"
+  fi
 }
 
 # bs_time MODE: the backstop options that match `at MODE` (one per line).
