@@ -115,7 +115,11 @@ void Connection::handle(const proto::Packet& p, std::string& out) {
                 std::string_view rcpt = args.empty() ? std::string_view() : args[0];
                 // Postfix knows the queue ID at RCPT only once a recipient was accepted;
                 // Sendmail and Postfix's local submissions know it from MAIL on.
-                Decision d = session_->rcpt(rcpt, macro("i"));
+                // Sendmail tells where it has routed the recipient (its reverse map may
+                // have resolved a tag already); Postfix's {rcpt_addr} is the address given.
+                const std::string mailer = macro("{rcpt_mailer}"), host = macro("{rcpt_host}"),
+                                  addr = macro("{rcpt_addr}");
+                Decision d = session_->rcpt(rcpt, macro("i"), MtaRoute{mailer, host, addr});
                 if (!d.log_line.empty()) log(LogLevel::info, d.log_line);
                 answer(d, out);
                 return;
@@ -196,10 +200,13 @@ void Connection::negotiate(std::string_view data, std::string& out) {
     // its own before the command it belongs to.
     if ((agreement_.actions & action::set_symbol_list) && agreement_.version >= 6) {
         using proto::Stage;
-        agreement_.symbols = {
-            {Stage::connect, ""}, {Stage::helo, ""}, {Stage::mail, "i {auth_authen}"},
-            {Stage::rcpt, "i"},   {Stage::data, ""}, {Stage::eoh, ""},
-            {Stage::eom, "i"}};
+        agreement_.symbols = {{Stage::connect, ""},
+                              {Stage::helo, ""},
+                              {Stage::mail, "i {auth_authen}"},
+                              {Stage::rcpt, "i {rcpt_mailer} {rcpt_host} {rcpt_addr}"},
+                              {Stage::data, ""},
+                              {Stage::eoh, ""},
+                              {Stage::eom, "i"}};
     }
     proto::append_agreement(out, agreement_);
     negotiated_ = true;

@@ -148,7 +148,13 @@ TEST_F(MilterConnection, NegotiationWhenTheMtaOffersEverything) {
     // Symbol lists: {auth_authen} at MAIL, the queue ID i at MAIL, RCPT and end of
     // message (for the refusals' log lines), nothing elsewhere.
     std::vector<std::pair<std::uint32_t, std::string>> want = {
-        {0, ""}, {1, ""}, {2, "i {auth_authen}"}, {3, "i"}, {4, ""}, {6, ""}, {5, "i"}};
+        {0, ""},
+        {1, ""},
+        {2, "i {auth_authen}"},
+        {3, "i {rcpt_mailer} {rcpt_host} {rcpt_addr}"},
+        {4, ""},
+        {6, ""},
+        {5, "i"}};
     auto sorted = [](auto v) {
         std::sort(v.begin(), v.end());
         return v;
@@ -267,6 +273,30 @@ TEST_F(MilterConnection, BounceToValidTagRewritesTheRecipient) {
     ASSERT_EQ(codes(r), "-+c");
     EXPECT_EQ(r[0].data, "<" + tagged + ">" + std::string(1, '\0'));
     EXPECT_EQ(r[1].data, std::string("<alice@ours.example>") + '\0');
+}
+
+// Sendmail's reverse socket map has already routed a tag to its mailbox at RCPT
+// ({rcpt_mailer} local, {rcpt_addr} the user): the milter leaves that recipient alone,
+// since DELRCPT of the tag and ADDRCPT of the mailbox would lose a +detail address.
+// A tag the MTA has not routed ({rcpt_addr} is the tag, as Postfix gives it) is rewritten.
+TEST_F(MilterConnection, TagTheMtaAlreadyRoutedIsNotRewrittenAgain) {
+    negotiate();
+    connect("198.51.100.7");
+    const std::string routed = tag("alice+list@ours.example"), given = tag("bob@ours.example");
+    EXPECT_EQ(codes(mail("<>")), "c");
+    send('D', macro_data('R', {{"{rcpt_mailer}", "local"},
+                               {"{rcpt_host}", ""},
+                               {"{rcpt_addr}", "alice+list"}}));
+    EXPECT_EQ(codes(rcpt("<" + routed + ">")), "c");
+    send('D', macro_data('R', {{"{rcpt_mailer}", "local"},
+                               {"{rcpt_host}", "ours.example"},
+                               {"{rcpt_addr}", given}}));
+    EXPECT_EQ(codes(rcpt("<" + given + ">")), "c");
+    content();
+    auto r = eom();
+    ASSERT_EQ(codes(r), "-+c");
+    EXPECT_EQ(r[0].data, "<" + given + ">" + std::string(1, '\0'));
+    EXPECT_EQ(r[1].data, std::string("<bob@ours.example>") + '\0');
 }
 
 TEST_F(MilterConnection, ForgedVerdictHeaderRemovedByIndex) {

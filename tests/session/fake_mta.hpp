@@ -21,6 +21,8 @@ struct Transaction {
     std::string auth;
     std::string sender;
     std::vector<std::string> recipients;
+    // Per recipient, where the MTA routed it ({rcpt_host}, {rcpt_addr}); none if shorter.
+    std::vector<std::pair<std::string, std::string>> routes;
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Subject", "hello"}, {"Message-ID", "<m1@client.example>"}};
     std::string body = "Hello.\r\n";
@@ -38,8 +40,10 @@ inline Outcome run(Session& s, const Transaction& t) {
     Outcome o;
     o.mail = s.mail(t.sender, t.auth);
     bool any = false;
-    for (const auto& r : t.recipients) {
-        o.rcpts.push_back(s.rcpt(r));
+    for (std::size_t i = 0; i < t.recipients.size(); ++i) {
+        MtaRoute route;
+        if (i < t.routes.size()) route = {"", t.routes[i].first, t.routes[i].second};
+        o.rcpts.push_back(s.rcpt(t.recipients[i], {}, route));
         any = any || o.rcpts.back().step == Step::proceed;
     }
     if (!any) {

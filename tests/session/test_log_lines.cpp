@@ -204,6 +204,32 @@ TEST_F(LogLines, TagAndDiscardVerdictsNameTheCheck) {
     EXPECT_EQ(field(accepted.eom.log_line, "check"), "unsigned-bounce");
 }
 
+// Sendmail's reverse socket map routes a tag (local mailer: {rcpt_addr} is the user)
+// or an SRS address (esmtp: the whole address) before the milter sees it: those are
+// reversed, counted and logged as such, but not removed and added again at EOM. A
+// route elsewhere (Postfix gives the tag itself) leaves the milter's rewrite in place.
+TEST_F(LogLines, RecipientsTheMtaRoutedAreNotRewrittenAgain) {
+    Transaction t =
+        bounce({"<" + tag("alice+list@ours.example") + ">",
+                "<" + srs("carol@foreign.example") + ">", "<" + tag("bob@ours.example") + ">"});
+    t.routes = {{"", "alice+list"},
+                {"foreign.example", "carol@foreign.example"},
+                {"ours.example", tag("bob@ours.example")}};
+    auto o = send(t);
+    ASSERT_TRUE(o.reached_eom);
+    EXPECT_EQ(o.eom.remove_recipients,
+              std::vector<std::string>{"<" + tag("bob@ours.example") + ">"});
+    EXPECT_EQ(o.eom.add_recipients, std::vector<std::string>{"bob@ours.example"});
+    EXPECT_EQ(field(o.eom.log_line, "rewritten"), "3");
+    EXPECT_EQ(field(o.eom.log_line, "mta-routed"), "2");
+    // The local part alone names the mailbox only for a mailer without a host.
+    Transaction other = bounce({"<" + tag("alice+other@ours.example") + ">"});
+    other.routes = {{"ours.example", "alice+other"}};
+    o = send(other);
+    EXPECT_EQ(o.eom.add_recipients, std::vector<std::string>{"alice+other@ours.example"});
+    EXPECT_EQ(field(o.eom.log_line, "mta-routed"), "");
+}
+
 TEST_F(LogLines, AcceptVerdictsNameTheExemption) {
     auto pm = send(bounce({"<postmaster@ours.example>"}));
     EXPECT_EQ(pm.eom.log_line,

@@ -1,5 +1,7 @@
 #include "backstop/policy/session.hpp"
 
+#include <algorithm>
+
 #include "backstop/base/ascii.hpp"
 #include "backstop/envelope/address.hpp"
 #include "backstop/envelope/batv.hpp"
@@ -199,9 +201,26 @@ std::string Session::refusal_line(std::string_view queue_id, std::string_view re
     return line.str();
 }
 
-Decision Session::rcpt(std::string_view recipient, std::string_view queue_id) {
+// True when the MTA's route for a recipient is already the mailbox its tag or SRS
+// address stands for: the address, or (local mailer) its local part.
+static bool routed_to(const MtaRoute& route, const std::string& mailbox) {
+    if (route.addr.empty()) return false;
+    if (iequals(route.addr, mailbox)) return true;
+    const auto at = mailbox.rfind('@');
+    return at != std::string::npos && route.host.empty() &&
+           iequals(route.addr, std::string_view(mailbox).substr(0, at));
+}
+
+Decision Session::rcpt(std::string_view recipient, std::string_view queue_id,
+                       const MtaRoute& route) {
     refused_check_.clear();
+    const std::size_t rewrites_before = rewrites_.size();
     Decision d = check_rcpt(recipient);
+    // Sendmail with the reverse socket map has resolved the tag at RCPT, and for a
+    // +detail address expanded it into entries a DELRCPT of the tag removes while the
+    // ADDRCPT of the mailbox counts as their duplicate: the message would reach nobody.
+    if (rewrites_.size() > rewrites_before && routed_to(route, rewrites_.back().original))
+        rewrites_.back().routed_by_mta = true;
     if (d.step == Step::reject || d.step == Step::tempfail)
         d.log_line = refusal_line(queue_id, recipient, d);
     return d;
@@ -515,6 +534,7 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
     const Policy& p = *policy_;
     remove_forged_headers(out);
     for (const auto& r : rewrites_) {
+        if (r.routed_by_mta) continue;
         out.remove_recipients.push_back(r.as_given);
         out.add_recipients.push_back(r.original);
     }
@@ -659,9 +679,11 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
     }
     LogLine line = line_start(queue_id);
     line.add("rcpts", std::to_string(recipients_.size()))
-        .add("rewritten", std::to_string(rewrites_.size()))
-        .add("verdict", verdict)
-        .add("reason", reason);
+        .add("rewritten", std::to_string(rewrites_.size()));
+    const auto by_mta = std::count_if(rewrites_.begin(), rewrites_.end(),
+                                      [](const Rewrite& r) { return r.routed_by_mta; });
+    if (by_mta > 0) line.add("mta-routed", std::to_string(by_mta));
+    line.add("verdict", verdict).add("reason", reason);
     if (watermark) line.add("watermark", to_string(*watermark));
     line.add_list("check", checks_).add_list("exempt", exempts_);
     if (!out.decision.code.empty()) {

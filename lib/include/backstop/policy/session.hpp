@@ -58,6 +58,15 @@ struct EndOfMessage {
 
 enum class Direction { inbound, outbound };
 
+// Where the MTA has already routed a recipient when the milter sees it: Sendmail's
+// {rcpt_mailer}, {rcpt_host} and {rcpt_addr} at RCPT (for its local mailer, addr is
+// the user). Empty when the MTA did not say.
+struct MtaRoute {
+    std::string_view mailer;
+    std::string_view host;
+    std::string_view addr;
+};
+
 // How the message reaches the MTA: from a client over SMTP, or submitted on this
 // host (sendmail(1)), which is outbound whatever internal-networks holds.
 enum class ClientKind { smtp, local_submission };
@@ -74,7 +83,10 @@ class Session {
     // auth_authen: the {auth_authen} macro, empty when not authenticated.
     Decision mail(std::string_view sender, std::string_view auth_authen = {});
     // queue_id: the MTA's, when it has one yet, for the log line of a refusal.
-    Decision rcpt(std::string_view recipient, std::string_view queue_id = {});
+    // route: where the MTA routed the recipient; a tag or SRS address it already
+    // routed to the real mailbox (Sendmail's reverse socket map) is not rewritten again.
+    Decision rcpt(std::string_view recipient, std::string_view queue_id = {},
+                  const MtaRoute& route = {});
     Decision header(std::string_view name, std::string_view value);
     Decision end_of_headers();
     Decision body(std::string_view chunk);
@@ -94,6 +106,9 @@ class Session {
     struct Rewrite {
         std::string as_given;  // recipient as the MTA gave it
         std::string original;  // the real mailbox
+        // The MTA already delivers to the real mailbox: removing the tag and adding
+        // the mailbox again would, on Sendmail, remove both (see rcpt()).
+        bool routed_by_mta = false;
     };
     struct Tag {
         std::string recipient;  // bare address
