@@ -176,13 +176,19 @@ e2e_start_milter() {
     fi
 }
 
-e2e_stop_milter() {
-    [ -n "$E2E_MILTER_PID" ] || return 0
-    kill -TERM "$E2E_MILTER_PID" 2>/dev/null
-    if ! wait_until 10 port_closed 127.0.0.1 "$E2E_MILTER_PORT"; then
-        kill -KILL "$E2E_MILTER_PID" 2>/dev/null
+# e2e_stop_daemon PID PORT: SIGTERM, SIGKILL when PORT on loopback still listens
+# after 10 s, then reaped. Nothing when PID is empty.
+e2e_stop_daemon() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null
+    if ! wait_until 10 port_closed 127.0.0.1 "$2"; then
+        kill -KILL "$1" 2>/dev/null
     fi
-    wait "$E2E_MILTER_PID" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+e2e_stop_milter() {
+    e2e_stop_daemon "$E2E_MILTER_PID" "$E2E_MILTER_PORT"
     E2E_MILTER_PID=
 }
 
@@ -685,3 +691,34 @@ expect_rcpt_reply() {
         e2e_fail "$1" "RCPT reply '$reply', expected /$2/"
     fi
 }
+
+# e2e_write_load_plan PLAN N USER RUN: the kill-9-under-load plan of N messages, one line
+# each, "id<TAB>client-ip<TAB>sender<TAB>rcpt". One in ten is a bounce from outside
+# (127.0.0.2) to a BATV tag of its own address USER+bNNNNN.RUN@ours.example (the storm
+# limit counts per address; the MTA delivers them all to USER); the rest is outbound
+# from x.RUN@ours.example (127.0.0.1) to o-ID@remote.example.
+e2e_write_load_plan() {
+    local plan=$1 n=$2 user=$3 run=$4 users=$E2E_DIR/load-users tags=$E2E_DIR/load-tags
+    seq 0 $((n - 1)) | awk -v r="$run" -v u="$user" '$1 % 10 == 3 { printf "%s+b%05d.%s@ours.example\n", u, $1, r }' >"$users"
+    # shellcheck disable=SC2094 # $users is only read, twice
+    "$E2E_CLI" batv sign --keys "$E2E_DIR/batv.keys" <"$users" | paste "$users" - >"$tags"
+    seq 0 $((n - 1)) | awk -v r="$run" -v u="$user" -v tags="$tags" '
+        BEGIN { while ((getline line < tags) > 0) { split(line, f, "\t"); tag[f[1]] = f[2] } }
+        {
+            id = sprintf("L%05d.%s", $1, r)
+            if ($1 % 10 == 3) {
+                user = sprintf("%s+b%05d.%s@ours.example", u, $1, r)
+                printf "%s\t127.0.0.2\t\t%s\n", id, tag[user]
+            } else {
+                printf "%s\t127.0.0.1\tx.%s@ours.example\to-%s@remote.example\n", id, r, id
+            }
+        }' >"$plan"
+}
+
+# The count the load client (faults_smtp.py load) wrote last; 0 before it wrote one.
+e2e_load_progress() {
+    local n
+    n=$(cat "$E2E_DIR/load-progress" 2>/dev/null)
+    echo "${n:-0}"
+}
+e2e_load_progress_at_least() { [ "$(e2e_load_progress)" -ge "$1" ]; }

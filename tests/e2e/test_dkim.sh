@@ -40,12 +40,7 @@ WM_LIFETIME_DAYS=14 # backstop's default [watermark] lifetime
 
 # Stops OpenDKIM after the MTA (e2e_cleanup runs E2E_MTA_STOP first).
 dkim_stop() {
-    [ -n "$DKIM_PID" ] || return 0
-    kill -TERM "$DKIM_PID" 2>/dev/null
-    if ! wait_until 10 port_closed 127.0.0.1 "$DKIM_PORT"; then
-        kill -KILL "$DKIM_PID" 2>/dev/null
-    fi
-    wait "$DKIM_PID" 2>/dev/null
+    e2e_stop_daemon "$DKIM_PID" "$DKIM_PORT"
     DKIM_PID=
 }
 dkim_stop_after_mta() {

@@ -76,36 +76,8 @@ secs_since() { awk -v d=$(($(now_ms) - $1)) 'BEGIN { printf "%.1f", d / 1000 }';
 
 LOAD=${FAULTS_LOAD:-5000}
 
-# write_plan FILE: one line per message, "id<TAB>client-ip<TAB>sender<TAB>rcpt". One in
-# ten is a bounce from outside to a BATV tag of its own address, bsbob+bNNNNN.RUN (the
-# storm limit counts per address; Postfix delivers them all to bsbob); the rest is
-# outbound from x.RUN@ours.example.
+# The plan: e2e_write_load_plan (lib.sh), bounces to tags of bsbob+bNNNNN.RUN.
 LOAD_USER=bsbob
-write_plan() {
-    local plan=$1 users=$E2E_DIR/load-users tags=$E2E_DIR/load-tags
-    seq 0 $((LOAD - 1)) | awk -v r="$R" -v u="$LOAD_USER" '$1 % 10 == 3 { printf "%s+b%05d.%s@ours.example\n", u, $1, r }' >"$users"
-    # shellcheck disable=SC2094 # $users is only read, twice
-    "$E2E_CLI" batv sign --keys "$KEYS" <"$users" | paste "$users" - >"$tags"
-    seq 0 $((LOAD - 1)) | awk -v r="$R" -v u="$LOAD_USER" -v tags="$tags" '
-        BEGIN { while ((getline line < tags) > 0) { split(line, f, "\t"); tag[f[1]] = f[2] } }
-        {
-            id = sprintf("L%05d.%s", $1, r)
-            if ($1 % 10 == 3) {
-                user = sprintf("%s+b%05d.%s@ours.example", u, $1, r)
-                printf "%s\t127.0.0.2\t\t%s\n", id, tag[user]
-            } else {
-                printf "%s\t127.0.0.1\tx.%s@ours.example\to-%s@remote.example\n", id, r, id
-            }
-        }' >"$plan"
-}
-
-# The count the load client wrote last; 0 before it wrote one (or while it writes).
-load_progress() {
-    local n
-    n=$(cat "$E2E_DIR/load-progress" 2>/dev/null)
-    echo "${n:-0}"
-}
-progress_at_least() { [ "$(load_progress)" -ge "$1" ]; }
 
 # check_load PLAN: counts the outbound dumps at the sink and the bounces in the load
 # user's mailbox against the plan; prints failures, one per line, and the numbers.
@@ -183,7 +155,7 @@ case_1() {
         e2e_log "case 1: milter_default_action=$FAULTS_DEFAULT_ACTION (deliberate breakage)"
         postfix_set "milter_default_action=$FAULTS_DEFAULT_ACTION"
     fi
-    write_plan "$plan"
+    e2e_write_load_plan "$plan" "$LOAD" "$LOAD_USER" "$R"
     local started
     started=$(now_ms)
     python3 "$SMTP" load "$plan" "$E2E_DIR/load-progress" 120 8 >"$out" 2>&1 9>&- &
@@ -192,9 +164,9 @@ case_1() {
     # Faults at fixed points of the load: reload, kill -9 + restart, reload, reload.
     local killed_at=-1 dead_for=0 reloads=0 at t0
     for at in $((LOAD / 10)) $((LOAD * 3 / 10)) $((LOAD / 2)) $((LOAD * 7 / 10)); do
-        wait_until 120 progress_at_least "$at" || break
+        wait_until 120 e2e_load_progress_at_least "$at" || break
         if [ "$at" -eq $((LOAD * 3 / 10)) ]; then
-            killed_at=$(load_progress)
+            killed_at=$(e2e_load_progress)
             t0=$(now_ms)
             kill -KILL "$E2E_MILTER_PID"
             wait "$E2E_MILTER_PID" 2>/dev/null

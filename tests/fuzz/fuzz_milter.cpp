@@ -23,6 +23,7 @@
 #include "log.hpp"
 #include "policy_holder.hpp"
 #include "protocol.hpp"
+#include "stream_pieces.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 
@@ -30,30 +31,20 @@ namespace {
 
 namespace proto = backstop::milter::proto;
 
-struct Env {
-    std::shared_ptr<const backstop::Policy> strict;
-    std::shared_ptr<const backstop::Policy> lenient;
-};
-
-const Env& env() {
-    static const Env e = [] {
-        // Lives for the process, so the key files stay readable; removed at exit.
-        static const backstop::testing::TempDir dir("backstop-fuzz-milter");
-        backstop::Config c = backstop::testing::base_config(dir);
-        Env out;
-        out.strict = backstop::testing::build(c);
-        c.unsigned_bounce = backstop::Action::tag;
-        c.bad_signature = backstop::Action::discard;
-        c.storm_limit = "2/10m";
-        c.storm_action = backstop::Action::discard;
-        c.replay_limit = 1;
-        out.lenient = backstop::testing::build(c);
+const backstop::testing::PolicyPair& env() {
+    static const auto e = [] {
         // The log goes to stderr, which libFuzzer needs for itself: keep it quiet
         // (below the lowest level) unless asked for.
         if (!std::getenv("BACKSTOP_FUZZ_LOG")) {
             backstop::milter::log_set_level(static_cast<backstop::milter::LogLevel>(-1));
         }
-        return out;
+        return backstop::testing::fuzz_policies("backstop-fuzz-milter", [](backstop::Config& c) {
+            c.unsigned_bounce = backstop::Action::tag;
+            c.bad_signature = backstop::Action::discard;
+            c.storm_limit = "2/10m";
+            c.storm_action = backstop::Action::discard;
+            c.replay_limit = 1;
+        });
     }();
     return e;
 }
@@ -150,7 +141,7 @@ void check_output(std::string_view out) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const Env& e = env();
+    const auto& e = env();
     static backstop::FixedClock clock(20779LL * 86400);
     static backstop::Metrics metrics;
     const std::uint8_t control = data[0];
@@ -158,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     // A fresh store per input, so that runs do not depend on each other.
     backstop::milter::PolicyHolder holder;
-    holder.set(control & 8 ? e.lenient : e.strict);
+    holder.set(control & 8 ? e.varied : e.base);
     auto store = backstop::open_state("memory");
     if (!store) std::abort();
     holder.set_state(*store, "memory");
@@ -175,25 +166,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     backstop::milter::Connection conn(holder, metrics, clock);
     proto::PacketReader reader;
     std::string out;
-    // Up to four appends, cut where the control byte's high bits say.
-    std::uint32_t cuts = (control >> 4) * 2654435761u + 1;
-    std::string_view rest = stream;
-    for (int piece = 0; piece < 4 && !rest.empty(); ++piece) {
-        std::size_t n = rest.size();
-        if (piece < 3) {
-            cuts = cuts * 1103515245u + 12345u;
-            n = (cuts >> 8) % (rest.size() + 1);
-        }
-        reader.append(rest.substr(0, n));
-        rest.remove_prefix(n);
+    backstop::testing::in_pieces(stream, control, [&](std::string_view piece) {
+        reader.append(piece);
         while (!conn.finished()) {
             auto p = reader.next();
             if (!p) break;
             (void)conn.may_block(p->command);
             conn.handle(*p, out);
         }
-        if (!reader.error().empty()) break;  // the server closes the connection here
-    }
+        return reader.error().empty();  // the server closes the connection on an error
+    });
     // Once finished, nothing more is written, whatever comes.
     if (conn.finished()) {
         const std::size_t before = out.size();

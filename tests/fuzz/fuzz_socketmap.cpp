@@ -19,6 +19,7 @@
 #include "backstop/policy/address_maps.hpp"
 #include "backstop/policy/policy.hpp"
 #include "socketmap_protocol.hpp"
+#include "stream_pieces.hpp"
 #include "temp_dir.hpp"
 #include "test_policy.hpp"
 
@@ -26,25 +27,14 @@ namespace {
 
 using backstop::MapStatus;
 
-struct Env {
-    std::shared_ptr<const backstop::Policy> plain;
-    std::shared_ptr<const backstop::Policy> varied;
-};
-
-const Env& env() {
-    static const Env e = [] {
-        // Lives for the process, so the key files stay readable; removed at exit.
-        static const backstop::testing::TempDir dir("backstop-fuzz-socketmap");
-        backstop::Config c = backstop::testing::base_config(dir);
-        Env out;
-        out.plain = backstop::testing::build(c);
-        c.batv_subaddress = true;
-        c.srs_alphabet = "url";
-        c.srs_hash_length = 8;
-        c.local_domains.push_back("second.example");
-        out.varied = backstop::testing::build(c);
-        return out;
-    }();
+const backstop::testing::PolicyPair& env() {
+    static const auto e =
+        backstop::testing::fuzz_policies("backstop-fuzz-socketmap", [](backstop::Config& c) {
+            c.batv_subaddress = true;
+            c.srs_alphabet = "url";
+            c.srs_hash_length = 8;
+            c.local_domains.push_back("second.example");
+        });
     return e;
 }
 
@@ -100,22 +90,15 @@ void check(const backstop::Policy& p, const backstop::milter::SocketmapExchange&
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const Env& e = env();
+    const auto& e = env();
     const backstop::UnixTime now = backstop::testing::kNow;
     const std::uint8_t control = data[0];
-    const backstop::Policy& policy = control & 1 ? *e.varied : *e.plain;
+    const backstop::Policy& policy = control & 1 ? *e.varied : *e.base;
     std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
 
     backstop::milter::NetstringReader reader;
-    std::uint32_t cuts = (control >> 4) * 2654435761u + 1;
-    for (int piece = 0; piece < 4 && !rest.empty(); ++piece) {
-        std::size_t n = rest.size();
-        if (piece < 3) {
-            cuts = cuts * 1103515245u + 12345u;
-            n = (cuts >> 8) % (rest.size() + 1);
-        }
-        reader.append(rest.substr(0, n));
-        rest.remove_prefix(n);
+    backstop::testing::in_pieces(rest, control, [&](std::string_view piece) {
+        reader.append(piece);
         while (auto request = reader.next()) {
             if (request->size() > backstop::milter::kSocketmapMaxRequest) std::abort();
             auto x = backstop::milter::answer_request(policy, *request, now);
@@ -130,8 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             // The server closes here: the stream yields nothing more.
             reader.append("5:hello,");
             if (reader.next()) std::abort();
-            break;
+            return false;
         }
-    }
+        return true;
+    });
     return 0;
 }

@@ -38,4 +38,22 @@ inline std::shared_ptr<const Policy> build(const Config& c,
     return *p;
 }
 
+// Two policies for a fuzz harness, for the life of the process: base_config's and
+// the one vary makes of it. The key files stay in a directory removed at exit.
+struct PolicyPair {
+    std::shared_ptr<const Policy> base;
+    std::shared_ptr<const Policy> varied;
+};
+
+template <class Vary>
+PolicyPair fuzz_policies(const char* dir_name, Vary vary) {
+    static const TempDir dir(dir_name);
+    Config c = base_config(dir);
+    PolicyPair out;
+    out.base = build(c);
+    vary(c);
+    out.varied = build(c);
+    return out;
+}
+
 }  // namespace backstop::testing
