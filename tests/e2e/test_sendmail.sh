@@ -19,6 +19,7 @@
 # naming the run and the case, after Sendmail's queue has drained.
 # Needs root (skipped otherwise); fails when the unpacked Sendmail or m4 is missing.
 # SENDMAIL_CASES="d n" runs only some cases; SENDMAIL_LOAD=N sizes case n's load.
+# SM_DEBUG=26.1 (Sendmail -d flags) writes its debug output to sendmail/debug (E2E_KEEP=1).
 # Prints PASS/FAIL per case and "e2e: N passed, M failed"; exits non-zero on a failure.
 set -u
 HERE=$(dirname "$(readlink -f "$0")")
