@@ -110,7 +110,12 @@ int open_listener(const ListenSpec& spec, std::string& error) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (found->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    // inet6:PORT with no host takes IPv4 too, whatever net.ipv6.bindv6only says, as
+    // libmilter's does: an MTA configured with inet:127.0.0.1:PORT must reach it.
+    if (found->ai_family == AF_INET6) {
+        const int v6only = spec.host.empty() ? 0 : 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
     // Each reply is one small packet the MTA waits for: never hold it back (Nagle).
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {

@@ -164,6 +164,8 @@ std::string MilterProcess::socket_spec() const {
             return "inet:" + std::to_string(port_) + "@127.0.0.1";
         case SocketKind::inet6:
             return "inet6:" + std::to_string(port_) + "@[::1]";
+        case SocketKind::inet6_any:
+            return "inet6:" + std::to_string(port_);
         case SocketKind::unix_:
             return "unix:" + dir_ + "/milter.sock";
     }
@@ -187,6 +189,7 @@ MilterClient MilterProcess::connect(ClientOptions options) const {
         case SocketKind::inet:
             return MilterClient::connect_tcp("127.0.0.1", port_, options);
         case SocketKind::inet6:
+        case SocketKind::inet6_any:
             return MilterClient::connect_tcp("::1", port_, options);
         case SocketKind::unix_:
             return MilterClient::connect_unix(dir_ + "/milter.sock", options);

@@ -47,9 +47,10 @@ inline UnixTime now() {
 
 // Where the daemon listens: the three socket forms of the config.
 enum class SocketKind {
-    inet,   // inet:PORT@127.0.0.1
-    inet6,  // inet6:PORT@[::1]
-    unix_,  // unix:DIR/milter.sock
+    inet,       // inet:PORT@127.0.0.1
+    inet6,      // inet6:PORT@[::1]
+    inet6_any,  // inet6:PORT, no host: IPv4 and IPv6 on one socket, as libmilter
+    unix_,      // unix:DIR/milter.sock
 };
 
 // Where the socketmap listens, if at all.

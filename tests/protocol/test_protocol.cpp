@@ -792,6 +792,23 @@ TEST(SocketTest, ListensOnInet6) {
     expect_signs_with(s);
 }
 
+// inet6:PORT with no host is one socket for IPv6 and IPv4, as libmilter binds it: a
+// Postfix with inet:127.0.0.1:PORT reaches it (a v6-only socket refused it, and every
+// message tempfailed).
+TEST(SocketTest, Inet6WithoutHostTakesIpv4AndIpv6) {
+    MilterSettings s;
+    s.socket = SocketKind::inet6_any;
+    MilterProcess milter(std::move(s));
+    expect_still_serving(milter);  // over ::1
+    auto v4 = MilterClient::connect_tcp("127.0.0.1", milter.port());
+    v4.negotiate();
+    auto t = v4.send_message(outbound("alice@ours.example", {"bob@remote.example"}));
+    v4.quit();
+    ASSERT_TRUE(t.eom.has_value());
+    ASSERT_TRUE(t.eom->new_sender.has_value());
+    EXPECT_TRUE(t.eom->new_sender->starts_with("<prvs=1"));
+}
+
 TEST(SocketTest, ListensOnUnixSocket) {
     MilterSettings s;
     s.socket = SocketKind::unix_;
