@@ -49,6 +49,7 @@ inline constexpr char change_from = 'e';
 inline constexpr char add_header = 'h';
 inline constexpr char change_header = 'm';
 inline constexpr char negotiate = 'O';
+inline constexpr char progress = 'p';
 inline constexpr char reject = 'r';
 inline constexpr char tempfail = 't';
 inline constexpr char reply_code = 'y';

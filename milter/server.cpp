@@ -31,6 +31,12 @@ std::int64_t steady_seconds() {
         .count();
 }
 
+std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 // The listener's and the wake-up descriptor's tags in epoll (connections carry
 // their Conn*, never these values).
 void* const kListenerTag = reinterpret_cast<void*>(1);
@@ -64,6 +70,12 @@ struct Server::Conn {
     std::optional<proto::Packet> pending;  // taken by a worker: runs first
     bool counted_in_message = false;
     std::atomic<std::int64_t> last_active{0};
+    // While an end of message waits on a worker: since when (steady_ms(); 0 when
+    // not waiting) and when the last SMFIR_PROGRESS went out. The loop sends those
+    // (send_progress()), not the owner, so writes to fd take write_mutex.
+    std::atomic<std::int64_t> eom_waiting_since{0};
+    std::int64_t last_progress = 0;  // under write_mutex
+    std::mutex write_mutex;
 };
 
 Server::Server(const PolicyHolder& holder, Metrics& metrics, const Clock& clock,
@@ -165,7 +177,8 @@ void Server::run_loop(Loop& loop) {
     epoll_event events[64];
     std::int64_t last_sweep = steady_seconds();
     while (!loops_stop_.load()) {
-        int n = epoll_wait(loop.epoll, events, 64, 1000);
+        // Wakes at least twice a second: for progress packets, the idle sweep, stop.
+        int n = epoll_wait(loop.epoll, events, 64, 500);
         if (n < 0) {
             if (errno == EINTR) continue;
             log(LogLevel::error, std::string("epoll_wait: ") + std::strerror(errno));
@@ -204,6 +217,7 @@ void Server::run_loop(Loop& loop) {
             drive_guarded(c, false);
         }
         const std::int64_t now = steady_seconds();
+        send_progress(loop);
         if (now - last_sweep >= 5) {
             last_sweep = now;
             sweep_idle(loop);
@@ -284,17 +298,18 @@ void Server::drive(Conn* c, bool on_worker) {
         if (c->pending) {
             proto::Packet p = *c->pending;
             c->pending.reset();
-            c->protocol.handle(p, c->out);
+            handle(c, p);
         }
         while (!c->protocol.finished()) {
             auto p = c->reader.next();
             if (!p) break;
             if (!on_worker && c->protocol.may_block(p->command)) {
                 c->pending = *p;
+                if (p->command == proto::cmd::end_of_message) start_waiting(c);
                 workers_.post([this, c] { drive_guarded(c, true); });
                 return;
             }
-            c->protocol.handle(*p, c->out);
+            handle(c, *p);
         }
         const bool in_message = c->protocol.in_message();
         if (in_message != c->counted_in_message) {
@@ -355,7 +370,27 @@ void Server::drive(Conn* c, bool on_worker) {
     }
 }
 
+// From here until its answer, an end of message may get progress packets; a worker
+// may take it up (posted from a loop) or meet it while it drives the connection.
+void Server::start_waiting(Conn* c) {
+    std::lock_guard<std::mutex> lock(c->write_mutex);
+    if (c->eom_waiting_since.load() != 0) return;
+    c->last_progress = 0;
+    c->eom_waiting_since = steady_ms();
+}
+
+void Server::handle(Conn* c, const proto::Packet& p) {
+    const bool eom = p.command == proto::cmd::end_of_message;
+    if (eom) start_waiting(c);
+    c->protocol.handle(p, c->out);
+    if (eom) {
+        std::lock_guard<std::mutex> lock(c->write_mutex);
+        c->eom_waiting_since = 0;  // no progress after this: the answer follows
+    }
+}
+
 bool Server::flush(Conn* c) {
+    std::lock_guard<std::mutex> lock(c->write_mutex);
     std::size_t off = 0;
     while (off < c->out.size()) {
         ssize_t n = send(c->fd, c->out.data() + off, c->out.size() - off, MSG_NOSIGNAL);
@@ -407,6 +442,32 @@ void Server::close_conn(Conn* c) {
     close(c->fd);
     --connections_;
     delete c;
+}
+
+// An end of message that waits on a worker (an SPF lookup, a slow store) longer
+// than kProgressEveryMs gets SMFIR_PROGRESS about that often, so the MTA's read
+// timeout (Sendmail's 10 s) does not run out. Only at end of message: Sendmail takes
+// progress there alone, as libmilter's smfi_progress() allows.
+void Server::send_progress(Loop& loop) {
+    constexpr std::int64_t kProgressEveryMs = 2000;
+    static constexpr char kProgress[] = {0, 0, 0, 1, proto::reply::progress};
+    const std::int64_t now = steady_ms();
+    std::lock_guard<std::mutex> conns_lock(loop.mutex);  // no Conn is deleted meanwhile
+    for (Conn* c : loop.conns) {
+        if (c->eom_waiting_since.load() == 0) continue;
+        std::lock_guard<std::mutex> lock(c->write_mutex);
+        const std::int64_t since = c->eom_waiting_since.load();
+        if (since == 0 || now - std::max(since, c->last_progress) < kProgressEveryMs) continue;
+        const ssize_t n = send(c->fd, kProgress, sizeof kProgress, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == ssize_t(sizeof kProgress)) {
+            c->last_progress = now;
+            metrics_.add(Counter::milter_progress);
+        } else if (n > 0) {
+            // Half a packet: the stream is broken. The owner sees the end and closes.
+            shutdown(c->fd, SHUT_RDWR);
+        }
+        // Otherwise the MTA is not reading: try again at the next tick.
+    }
 }
 
 void Server::sweep_idle(Loop& loop) {

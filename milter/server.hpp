@@ -15,13 +15,16 @@
 #include "backstop/base/clock.hpp"
 #include "backstop/base/metrics.hpp"
 #include "policy_holder.hpp"
+#include "protocol.hpp"
 #include "worker_pool.hpp"
 
 namespace backstop::milter {
 
 struct ServerOptions {
-    std::size_t loops = 0;            // event loop threads; 0: one per CPU, at most 4
-    std::size_t max_workers = 64;     // threads for commands that may block
+    std::size_t loops = 0;  // event loop threads; 0: one per CPU, at most 4
+    // Threads for commands that may block, made as needed: one per connection
+    // waiting on a slow lookup, so that none waits behind the others' lookups.
+    std::size_t max_workers = 1024;
     int idle_timeout_seconds = 7210;  // as libmilter: a silent MTA connection is closed
     int stop_grace_seconds = 10;      // at stop, how long messages under way may finish
 };
@@ -53,11 +56,14 @@ class Server {
     void accept_all(Loop& loop);
     void drive(Conn* c, bool on_worker);
     void drive_guarded(Conn* c, bool on_worker);
+    void handle(Conn* c, const proto::Packet& p);
+    void start_waiting(Conn* c);
     bool flush(Conn* c);
     // Waits for events on c again; on_worker: through c's loop (the caller gives c up).
     void arm(Conn* c, unsigned events, bool on_worker);
     void close_conn(Conn* c);
     void sweep_idle(Loop& loop);
+    void send_progress(Loop& loop);
 
     const PolicyHolder& holder_;
     Metrics& metrics_;

@@ -301,7 +301,9 @@ Response MilterClient::read_response(std::string_view step_name) {
             case 'y':
                 return {Action::replycode, nth(split_nul(data), 0)};
             case 'p':
-                continue;  // progress: the milter is still working
+                // Sendmail takes SMFIR_PROGRESS only at end of message (which
+                // read_eom handles): anywhere else it fails the command.
+                throw MilterError(std::string(step_name) + ": progress outside end of message");
             default:
                 throw MilterError(std::string(step_name) + ": unexpected reply " +
                                   describe(command));

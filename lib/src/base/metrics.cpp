@@ -40,6 +40,8 @@ constexpr Family kFamilies[] = {
      "Socketmap connections closed for a malformed or oversized request.", ""},
     {"backstop_socketmap_connections_refused_total",
      "Socketmap connections closed at once beyond socketmap-max-connections.", ""},
+    {"backstop_milter_progress_total",
+     "Progress packets sent to the MTA while an end of message waited on a lookup.", ""},
 };
 
 constexpr Exposure kExposures[] = {
@@ -83,6 +85,7 @@ constexpr Exposure kExposures[] = {
     {Counter::socketmap_perm, "backstop_socketmap_lookups_total", "map=\"other\",result=\"perm\""},
     {Counter::socketmap_bad_request, "backstop_socketmap_bad_requests_total", ""},
     {Counter::socketmap_connections_refused, "backstop_socketmap_connections_refused_total", ""},
+    {Counter::milter_progress, "backstop_milter_progress_total", ""},
 };
 
 }  // namespace

@@ -38,6 +38,7 @@ TEST(Metrics, SocketmapLookupsByMapAndResult) {
     EXPECT_NE(t.find("backstop_socketmap_lookups_total{map=\"reverse\",result=\"notfound\"} 1\n"),
               std::string::npos);
     EXPECT_NE(t.find("backstop_socketmap_connections_refused_total 0\n"), std::string::npos);
+    EXPECT_NE(t.find("backstop_milter_progress_total 0\n"), std::string::npos);
 }
 
 TEST(Metrics, ConcurrentIncrements) {

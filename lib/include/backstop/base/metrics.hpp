@@ -44,6 +44,7 @@ enum class Counter : std::size_t {
     socketmap_perm,                 // unknown map or a request that is not NAME KEY
     socketmap_bad_request,          // malformed or oversized netstring: connection closed
     socketmap_connections_refused,  // beyond socketmap-max-connections
+    milter_progress,                // SMFIR_PROGRESS sent while an end of message waited
     count_                          // number of counters
 };
 
