@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,13 +17,13 @@
 #include "backstop/policy/config.hpp"
 #include "backstop/policy/policy.hpp"
 #include "backstop/state/store.hpp"
+#include "engine.hpp"
 #include "listener.hpp"
 #include "log.hpp"
 #include "notify.hpp"
 #include "pidfile.hpp"
 #include "policy_holder.hpp"
 #include "privileges.hpp"
-#include "server.hpp"
 #include "socketmap_service.hpp"
 #include "stats_server.hpp"
 
@@ -40,6 +42,7 @@ constexpr const char* kUsage =
     "  --check-config    validate the configuration and key files, then exit 0 or 1\n"
     "  --stats           print the metrics of the running milter (from stats-socket) and exit\n"
     "  --help, --version\n"
+    "  --engine native|libmilter   who speaks the milter protocol (as [general] engine)\n"
     "Signals: SIGUSR1 reloads the configuration (a bad one is logged and the old one kept);\n"
     "SIGTERM and SIGHUP stop the milter.\n\n";
 
@@ -69,15 +72,22 @@ std::string state_identity(const Config& c) {
 
 void reload(const Args& args);
 
-// Every signal we act on is blocked in every thread and taken here, so neither a
-// reload nor a stop ever runs inside a signal handler.
-void signal_loop(Args args, Server* server) {
+// The engine this process serves with; a reload cannot change it.
+std::string g_running_engine;
+
+// Every signal we act on is blocked in every thread and taken here, in the main
+// thread, so neither a reload nor a stop ever runs inside a signal handler. The main
+// thread: Linux gives a signal sent to the process to its first thread when that
+// one waits for it, so libmilter's own signal thread (which waits for SIGTERM too)
+// never takes it first. Returns after a stop signal, or once serving has ended.
+void signal_loop(const Args& args, Engine* engine, const std::atomic<bool>& serving_ended) {
     sigset_t set;
     sigemptyset(&set);
     for (int sig : {SIGUSR1, SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, sig);
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) continue;
+    const timespec tick{1, 0};
+    while (!serving_ended.load()) {
+        const int sig = sigtimedwait(&set, nullptr, &tick);
+        if (sig < 0) continue;  // the tick, or EINTR
         if (sig == SIGUSR1) {
             notify_systemd("RELOADING=1");
             reload(args);
@@ -85,8 +95,8 @@ void signal_loop(Args args, Server* server) {
             continue;
         }
         log(LogLevel::info, std::string("signal ") + strsignal(sig) + ": stopping");
-        notify_systemd("STOPPING=1");
-        server->stop();
+        notify_stopping();
+        engine->stop();
         return;
     }
 }
@@ -111,6 +121,11 @@ void reload(const Args& args) {
                 return;
             }
             current_policy().set_state(*store, spec);
+        }
+        if ((*policy)->config().engine != g_running_engine) {
+            log(LogLevel::warning, "engine = " + (*policy)->config().engine +
+                                       " takes a restart; keeping the running engine, " +
+                                       g_running_engine);
         }
         log_set_level(log_level_from((*policy)->config().log_level));
         current_policy().set(*policy);
@@ -194,9 +209,15 @@ int run(int argc, char** argv) {
         std::cerr << "backstop-milter: socket: " << why << "\n";
         return 1;
     }
-    const int listener = open_listener(spec, why);
-    if (listener < 0) {
-        std::cerr << "backstop-milter: cannot open socket " << cfg.socket << ": " << why << "\n";
+    static SystemClock clock;
+    g_running_engine = cfg.engine;
+    constexpr int kStopGraceSeconds = 10;  // at stop, how long messages under way may finish
+    std::unique_ptr<Engine> engine =
+        cfg.engine == "libmilter"
+            ? make_libmilter_engine(current_policy(), daemon_metrics(), clock, kStopGraceSeconds)
+            : make_native_engine(current_policy(), daemon_metrics(), clock, kStopGraceSeconds);
+    if (auto e = engine->open(cfg.socket); !e.empty()) {
+        std::cerr << "backstop-milter: " << e << "\n";
         return 1;
     }
     if (spec.kind == ListenSpec::Kind::unix_path) {
@@ -243,10 +264,6 @@ int run(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    static SystemClock clock;
-    Server server(current_policy(), daemon_metrics(), clock, ServerOptions{});
-    std::thread(signal_loop, args, &server).detach();
-
     if (!cfg.stats_socket.empty()) {
         if (auto e = start_stats_server(cfg.stats_socket); !e.empty()) {
             log(LogLevel::error, e);
@@ -254,16 +271,32 @@ int run(int argc, char** argv) {
         }
     }
     socketmap.start(current_policy(), daemon_metrics(), clock);
-    log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user));
+    log(LogLevel::info, "listening on " + cfg.socket + (cfg.user.empty() ? "" : " as " + cfg.user) +
+                            " (" + cfg.engine + " engine)");
     // The socket is open: an MTA that connects now waits in the backlog, so systemd
     // may start the MTA (Type=notify).
     notify_systemd("READY=1\nMAINPID=" + std::to_string(getpid()));
-    int rc = 0;
-    try {
-        server.serve(listener);
-    } catch (const std::exception& e) {
-        log(LogLevel::error, std::string("cannot serve: ") + e.what());
-        rc = 1;
+    std::atomic<int> rc{0};
+    std::atomic<bool> serving_ended{false};
+    std::thread serving([&] {
+        try {
+            engine->serve();
+        } catch (const std::exception& e) {
+            log(LogLevel::error, std::string("cannot serve: ") + e.what());
+            rc = 1;
+        }
+        serving_ended = true;
+    });
+    signal_loop(args, engine.get(), serving_ended);
+    // stop() has let the messages under way end and closed the socket. libmilter's
+    // listener notices only at its next poll, up to 5 s later: do not wait for it.
+    for (int i = 0; i < 10 && !serving_ended.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (serving_ended.load()) {
+        serving.join();
+    } else {
+        serving.detach();
     }
     socketmap.stop();
     if (spec.kind == ListenSpec::Kind::unix_path) unlink(spec.path.c_str());
@@ -273,7 +306,7 @@ int run(int argc, char** argv) {
     // abandoned: running static destructors (the policy, the metrics) under them
     // would be a use after free. Leave without them.
     std::fflush(nullptr);
-    std::_Exit(rc);
+    std::_Exit(rc.load());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +28,11 @@ bool notify_systemd(const std::string& state) {
                  reinterpret_cast<const sockaddr*>(&addr), size) == ssize_t(state.size());
     ::close(fd);
     return ok;
+}
+
+void notify_stopping() {
+    static std::atomic<bool> sent{false};
+    if (!sent.exchange(true)) notify_systemd("STOPPING=1");
 }
 
 }  // namespace backstop::milter

@@ -1,4 +1,4 @@
-// Connection (milter/connection.hpp): one MTA connection's protocol state machine
+// Connection (milter/native/connection.hpp): one MTA connection's protocol state machine
 // in front of a real Session and Policy, driven by packets from a fake MTA and
 // checked on the exact replies it writes.
 #include <gtest/gtest.h>

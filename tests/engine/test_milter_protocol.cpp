@@ -1,4 +1,4 @@
-// The milter protocol codec (milter/protocol.hpp): packet framing, the decoders of
+// The milter protocol codec (milter/native/protocol.hpp): packet framing, the decoders of
 // the MTA's commands and the exact bytes of our replies.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Server (milter/server.hpp) in-process: serve() on a loopback or unix socket in a
+// Server (milter/native/server.hpp) in-process: serve() on a loopback or unix socket in a
 // thread of the test, driven by the blocking milter client of the protocol tests.
 // Timeouts here only guard against a hang; no test asserts how fast anything is.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// WorkerPool (milter/worker_pool.hpp): the elastic pool for commands that may block.
+// WorkerPool (milter/native/worker_pool.hpp): the elastic pool for commands that may block.
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -203,6 +203,12 @@ void MilterProcess::start() {
     for (std::string a :
          {binary, std::string("--config"), config_path_, std::string("--foreground")})
         argv.push_back(a);
+    // The protocol suite runs once per engine (tests/protocol/CMakeLists.txt).
+    if (const char* engine = std::getenv("BACKSTOP_TEST_ENGINE");
+        engine && *engine && settings_.engine_from_environment) {
+        argv.push_back("--engine");
+        argv.push_back(engine);
+    }
     argv.insert(argv.end(), settings_.args.begin(), settings_.args.end());
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
@@ -292,6 +298,11 @@ void MilterProcess::reload(const std::string& text) {
 
 void MilterProcess::signal(int sig) {
     if (pid_ > 0) ::kill(pid_, sig);
+}
+
+std::string engine_under_test() {
+    const char* e = std::getenv("BACKSTOP_TEST_ENGINE");
+    return e && *e ? e : "native";
 }
 
 }  // namespace backstop::test

@@ -70,6 +70,9 @@ struct MilterSettings {
     int lifetime = 7;
     std::string log_level = "debug";
     std::string extra;  // appended verbatim at the end (inside [inbound])
+    // --engine from $BACKSTOP_TEST_ENGINE on the command line (which a reload keeps);
+    // off for a test that sets the engine in the file.
+    bool engine_from_environment = true;
     SocketmapKind socketmap = SocketmapKind::off;
     std::string general;  // general keys, appended verbatim before the first section
     // Runs the daemon through this command (its argv is appended), e.g. unshare.
@@ -140,5 +143,8 @@ std::uint16_t free_port();
 
 // "<a@b>" -> "a@b".
 std::string strip_angle(std::string_view address);
+
+// The engine the suite runs against: $BACKSTOP_TEST_ENGINE, "native" when unset.
+std::string engine_under_test();
 
 }  // namespace backstop::test

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "milter_client.hpp"
@@ -28,7 +29,12 @@
 namespace backstop::test {
 namespace {
 
-constexpr const char* kBlackHole = "127.0.0.86";
+// Each test's resolver has an address of its own, per engine, since ctest runs the
+// tests (and the suite for each engine) side by side: 127.0.0.N, N from 86.
+std::string resolver_address(int test) {
+    return "127.0.0." + std::to_string(86 + test + (engine_under_test() == "libmilter" ? 10 : 0));
+}
+const std::string kBlackHole = resolver_address(0);
 
 // A bound UDP port 53 that swallows every query.
 struct BlackHoleDns {
@@ -38,7 +44,7 @@ struct BlackHoleDns {
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(53);
-        inet_pton(AF_INET, kBlackHole, &a.sin_addr);
+        inet_pton(AF_INET, kBlackHole.c_str(), &a.sin_addr);
         if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
             close(fd);
             fd = -1;
@@ -49,18 +55,17 @@ struct BlackHoleDns {
     }
 };
 
-constexpr const char* kSlow = "127.0.0.87";
-
-// A resolver on kSlow:53 that answers every query SERVFAIL, delay after it came (an
+// A resolver on address:53 that answers every query SERVFAIL, delay after it came (an
 // SPF temperror: the sender is rewritten).
 class SlowDns {
   public:
-    explicit SlowDns(std::chrono::milliseconds delay) : delay_(delay) {
+    SlowDns(std::string address, std::chrono::milliseconds delay)
+        : address_(std::move(address)), delay_(delay) {
         fd_ = socket(AF_INET, SOCK_DGRAM, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(53);
-        inet_pton(AF_INET, kSlow, &a.sin_addr);
+        inet_pton(AF_INET, address_.c_str(), &a.sin_addr);
         if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
             close(fd_);
             fd_ = -1;
@@ -79,6 +84,7 @@ class SlowDns {
         if (fd_ >= 0) close(fd_);
     }
     bool ok() const { return fd_ >= 0; }
+    const std::string& address() const { return address_; }
     int queries() const { return queries_.load(); }
 
   private:
@@ -138,6 +144,7 @@ class SlowDns {
         }
     }
 
+    std::string address_;
     std::chrono::milliseconds delay_;
     int fd_ = -1;
     std::atomic<bool> stop_{false};
@@ -223,10 +230,10 @@ TEST(SpfDns, ResolverThatNeverAnswersDoesNotHoldMail) {
 // (beyond spf's 64 lookups in flight, a check gives up at once: spf=timeout, SRS).
 TEST(SpfDns, TwoHundredConnectionsOnASlowResolverAreAllAnswered) {
     if (auto why = cannot_run(); !why.empty()) GTEST_SKIP() << why;
-    SlowDns dns(std::chrono::seconds(2));
-    ASSERT_TRUE(dns.ok()) << "cannot bind " << kSlow << ":53";
+    SlowDns dns(resolver_address(1), std::chrono::seconds(2));
+    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53";
     const std::string resolv = "/tmp/backstop-resolv-slow." + std::to_string(getpid());
-    std::ofstream(resolv) << "nameserver " << kSlow << "\noptions timeout:30 attempts:1\n";
+    std::ofstream(resolv) << "nameserver " << dns.address() << "\noptions timeout:30 attempts:1\n";
     MilterSettings s = with_resolver(resolv);
     s.args = {"--srs.spf-check",   "true", "--srs.spf-relay-address", "192.0.2.1",
               "--srs.spf-timeout", "30000"};
@@ -263,10 +270,10 @@ TEST(SpfDns, TwoHundredConnectionsOnASlowResolverAreAllAnswered) {
 // still answered, since SMFIR_PROGRESS goes out every 2 s while it waits.
 TEST(SpfDns, EndOfMessageWaitingOnALookupSendsProgress) {
     if (auto why = cannot_run(); !why.empty()) GTEST_SKIP() << why;
-    SlowDns dns(std::chrono::seconds(7));
-    ASSERT_TRUE(dns.ok()) << "cannot bind " << kSlow << ":53";
+    SlowDns dns(resolver_address(2), std::chrono::seconds(7));
+    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53";
     const std::string resolv = "/tmp/backstop-resolv-slow1." + std::to_string(getpid());
-    std::ofstream(resolv) << "nameserver " << kSlow << "\noptions timeout:30 attempts:1\n";
+    std::ofstream(resolv) << "nameserver " << dns.address() << "\noptions timeout:30 attempts:1\n";
     MilterSettings s = with_resolver(resolv);
     s.args = {"--srs.spf-check",   "true", "--srs.spf-relay-address", "192.0.2.1",
               "--srs.spf-timeout", "30000"};

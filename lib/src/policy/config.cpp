@@ -292,6 +292,10 @@ std::string set_domains(Config& c, const std::string& v) {
 const std::vector<Key>& keys() {
     static const std::vector<Key> k = {
         {"socket", "milter socket: inet:PORT@HOST, inet6:PORT@HOST, unix:/path", set_socket},
+        {"engine",
+         "who speaks the milter protocol: native (event loops) or libmilter (a thread per "
+         "connection); not changed by a reload",
+         one_of(&Config::engine, {"native", "libmilter"})},
         {"socket-mode", "permissions of a unix socket, e.g. 0660", set_socket_mode},
         {"socket-group", "group of a unix socket, e.g. postfix", text(&Config::socket_group)},
         {"user", "drop privileges to this user after opening the socket", text(&Config::user)},

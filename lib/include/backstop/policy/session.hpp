@@ -76,7 +76,7 @@ class Session {
     Session(std::shared_ptr<const Policy> policy, const Clock& clock);
 
     // address: the client's IP as text, empty when the MTA gave none; kind: what the
-    // milter engine read from the MTA's connect data (milter/connection.cpp).
+    // milter engine read from the MTA's connect data (milter/replies.hpp).
     Decision connect(std::string_view hostname, std::string_view address,
                      ClientKind kind = ClientKind::smtp);
     Decision helo(std::string_view name);

@@ -3,8 +3,8 @@
 #include <chrono>
 #include <exception>
 
-#include "backstop/policy/network.hpp"
 #include "log.hpp"
+#include "replies.hpp"
 
 namespace backstop::milter {
 
@@ -23,36 +23,6 @@ constexpr std::uint32_t kActionsWanted = action::change_from | action::add_rcpt 
 constexpr std::uint32_t kStepsWanted = step::no_helo | step::no_unknown | step::no_data |
                                        step::no_reply_connect | step::no_reply_header |
                                        step::no_reply_eoh | step::no_reply_body;
-
-// A reply text: no CR/LF, '%' doubled (Sendmail reads it as a format), bounded.
-std::string reply_text(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (out.size() >= 970) break;
-        if (c == '\r' || c == '\n' || c == '\0') c = ' ';
-        out.push_back(c);
-        if (c == '%') out.push_back('%');
-    }
-    return out;
-}
-
-// Mail submitted on this host, not received from an SMTP client, as each MTA shows
-// it at connect (captured from Postfix 3.7 and Sendmail 8.17):
-//  - Postfix's sendmail(1), through non_smtpd_milters: cleanup pretends "localhost"
-//    at 127.0.0.1, family '4', with port 0, which no TCP client can have;
-//  - Sendmail's sendmail -bs in MTA mode: "localhost", family 'U' (no address);
-//  - any MTA's unix-socket client ('L'): a process on this host.
-// Sendmail's usual sendmail(1) path, its MSP relaying over SMTP from 127.0.0.1 with a
-// real port, is not told apart here: it needs loopback in internal-networks.
-ClientKind client_kind(const proto::ConnectInfo& c) {
-    if (c.family == 'L') return ClientKind::local_submission;
-    if (c.family == 'U') {
-        return c.hostname == "localhost" ? ClientKind::local_submission : ClientKind::smtp;
-    }
-    auto ip = IpAddress::parse(c.address);
-    if (c.port == 0 && ip && ip->is_loopback()) return ClientKind::local_submission;
-    return ClientKind::smtp;
-}
 
 std::string printable_command(char c) {
     if (c >= 0x21 && c < 0x7f) return std::string(1, c);
@@ -200,13 +170,10 @@ void Connection::negotiate(std::string_view data, std::string& out) {
     // its own before the command it belongs to.
     if ((agreement_.actions & action::set_symbol_list) && agreement_.version >= 6) {
         using proto::Stage;
-        agreement_.symbols = {{Stage::connect, ""},
-                              {Stage::helo, ""},
-                              {Stage::mail, "i {auth_authen}"},
-                              {Stage::rcpt, "i {rcpt_mailer} {rcpt_host} {rcpt_addr}"},
-                              {Stage::data, ""},
-                              {Stage::eoh, ""},
-                              {Stage::eom, "i"}};
+        agreement_.symbols = {{Stage::connect, ""},       {Stage::helo, ""},
+                              {Stage::mail, kMailMacros}, {Stage::rcpt, kRcptMacros},
+                              {Stage::data, ""},          {Stage::eoh, ""},
+                              {Stage::eom, kEomMacros}};
     }
     proto::append_agreement(out, agreement_);
     negotiated_ = true;
@@ -231,8 +198,9 @@ void Connection::connect(std::string_view data, std::string& out) {
     session_->set_metrics(&metrics_);
     session_->set_state(state_.get());
     in_message_ = false;
-    answer(session_->connect(info->hostname, info->address, client_kind(*info)), out,
-           step::no_reply_connect);
+    answer(session_->connect(info->hostname, info->address,
+                             client_kind(info->family, info->port, info->address, info->hostname)),
+           out, step::no_reply_connect);
 }
 
 void Connection::store_macros(std::string_view data) {
@@ -346,12 +314,7 @@ void Connection::internal_error(char command, const char* what, std::string& out
             }
             log(LogLevel::error, where + ": internal error, tempfail: " + what);
             if (command == proto::cmd::end_of_message) in_message_ = false;
-            Decision d;
-            d.step = Step::tempfail;
-            d.code = "451";
-            d.xcode = "4.3.0";
-            d.text = "backstop: temporary internal error, try again later";
-            answer(d, out);
+            answer(internal_error_reply(), out);
             return;
         }
         default:
@@ -374,46 +337,41 @@ void Connection::end_of_message(std::string_view data, std::string& out) {
                                                   .count()));
     in_message_ = false;
     std::string mods;
-    auto allowed = [&](std::uint32_t a, const std::string& what) {
-        if (agreement_.actions & a) return true;
-        log(LogLevel::error, qid + ": " + what + " not allowed by the MTA, tempfail");
-        return false;
-    };
     bool ok = true;
-    if (eom.decision.step == Step::proceed || eom.decision.step == Step::accept) {
-        if (eom.new_sender) {
-            const std::string s = "<" + *eom.new_sender + ">";
-            ok = ok && allowed(action::change_from, "change of sender to " + s);
-            proto::append_strings_packet(mods, proto::reply::change_from, {s});
+    for (const Modification& m : modifications(eom)) {
+        using Kind = Modification::Kind;
+        const std::uint32_t needs = m.kind == Kind::change_from        ? action::change_from
+                                    : m.kind == Kind::remove_recipient ? action::del_rcpt
+                                    : m.kind == Kind::add_recipient    ? action::add_rcpt
+                                    : m.kind == Kind::add_header       ? action::add_headers
+                                                                       : action::change_headers;
+        if (!(agreement_.actions & needs)) {
+            log(LogLevel::error, qid + ": " + m.describe() + " not allowed by the MTA, tempfail");
+            ok = false;
+            break;
         }
-        for (auto& r : eom.remove_recipients) {
-            ok = ok && allowed(action::del_rcpt, "removing recipient " + r);
-            proto::append_strings_packet(mods, proto::reply::del_rcpt, {r});
-        }
-        for (auto& r : eom.add_recipients) {
-            const std::string a = "<" + r + ">";
-            ok = ok && allowed(action::add_rcpt, "adding recipient " + a);
-            proto::append_strings_packet(mods, proto::reply::add_rcpt, {a});
-        }
-        for (auto& h : eom.header_edits) {
-            if (h.kind == HeaderEdit::Kind::add) {
-                ok = ok && allowed(action::add_headers, "adding header " + h.name);
-                proto::append_strings_packet(mods, proto::reply::add_header, {h.name, h.value});
-            } else {
-                ok = ok && allowed(action::change_headers, "removing header " + h.name);
-                proto::append_change_header(mods, std::uint32_t(h.index), h.name, "");
-            }
+        switch (m.kind) {
+            case Kind::change_from:
+                proto::append_strings_packet(mods, proto::reply::change_from, {m.name});
+                break;
+            case Kind::remove_recipient:
+                proto::append_strings_packet(mods, proto::reply::del_rcpt, {m.name});
+                break;
+            case Kind::add_recipient:
+                proto::append_strings_packet(mods, proto::reply::add_rcpt, {m.name});
+                break;
+            case Kind::add_header:
+                proto::append_strings_packet(mods, proto::reply::add_header, {m.name, m.value});
+                break;
+            case Kind::remove_header:
+                proto::append_change_header(mods, std::uint32_t(m.index), m.name, "");
+                break;
         }
     }
     log(LogLevel::info, eom.log_line);
     if (!ok) {
         metrics_.add(Counter::errors);
-        Decision d;
-        d.step = Step::tempfail;
-        d.code = "451";
-        d.xcode = "4.3.0";
-        d.text = "backstop: the MTA does not allow the changes this message needs";
-        answer(d, out);
+        answer(changes_not_allowed(), out);
         return;
     }
     out.append(mods);

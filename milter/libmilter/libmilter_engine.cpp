@@ -1,0 +1,468 @@
+// The libmilter engine: Sendmail's libmilter speaks the protocol, a thread per MTA
+// connection, and each callback is a few lines into the same Session the native
+// engine drives. The replies and the end-of-message changes come from replies.hpp,
+// so both engines answer alike (tests/protocol runs on both; the differential test
+// compares them). No exception reaches libmilter: a failure tempfails.
+//
+// libmilter is one per process and its callbacks carry no user pointer: the engine
+// lives in a static.
+#include <arpa/inet.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "engine.hpp"
+#include "log.hpp"
+#include "notify.hpp"
+#include "replies.hpp"
+
+namespace backstop::milter {
+
+namespace {
+
+// What one MTA connection holds between callbacks (smfi_setpriv).
+struct Conn {
+    std::shared_ptr<StateStore> state;  // alive as long as the session that uses it
+    std::unique_ptr<Session> session;
+    bool in_message = false;
+};
+
+class LibmilterEngine;
+LibmilterEngine* g_engine = nullptr;
+
+class LibmilterEngine final : public Engine {
+  public:
+    LibmilterEngine(const PolicyHolder& holder, Metrics& metrics, const Clock& clock, int grace)
+        : holder_(holder), metrics_(metrics), clock_(clock), grace_(grace) {}
+
+    std::string open(const std::string& socket_spec) override;
+    void serve() override;
+    // libmilter (Debian's, with its worker pool) drops the sessions open when it
+    // stops: first let the messages under way end, new ones tempfailed meanwhile.
+    void stop() override;
+
+    // The callbacks' work, in the engine so that they reach the holder and metrics.
+    sfsistat connect(SMFICTX* ctx, const char* hostname, const sockaddr* addr);
+    sfsistat mail(SMFICTX* ctx, char** argv);
+    sfsistat rcpt(SMFICTX* ctx, char** argv);
+    sfsistat end_of_message(SMFICTX* ctx);
+    void message_done(Conn* c);
+    Metrics& metrics() { return metrics_; }
+
+  private:
+    bool may_wait(const Conn& c) const;
+    template <class F>
+    EndOfMessage with_progress(SMFICTX* ctx, F f);
+
+  public:
+  private:
+    const PolicyHolder& holder_;
+    Metrics& metrics_;
+    const Clock& clock_;
+    const int grace_;
+    std::atomic<int> in_message_{0};
+    std::atomic<bool> stopping_{false};
+};
+
+Conn* conn_of(SMFICTX* ctx) {
+    return static_cast<Conn*>(smfi_getpriv(ctx));
+}
+
+std::string symbol(SMFICTX* ctx, const char* name) {
+    const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+    return v ? v : "";
+}
+
+std::string queue_id(SMFICTX* ctx) {
+    std::string id = symbol(ctx, "i");
+    return id.empty() ? "NOQUEUE" : id;
+}
+
+// A decision as libmilter's answer: the reply text (reply_text()) goes with it.
+sfsistat answer(SMFICTX* ctx, const Decision& d) {
+    switch (d.step) {
+        case Step::proceed:
+            return SMFIS_CONTINUE;
+        case Step::accept:
+            return SMFIS_ACCEPT;
+        case Step::discard:
+            return SMFIS_DISCARD;
+        case Step::reject:
+        case Step::tempfail:
+            if (!d.code.empty()) {
+                const std::string text = reply_text(d.text);
+                if (smfi_setreply(ctx, const_cast<char*>(d.code.c_str()),
+                                  const_cast<char*>(d.xcode.c_str()),
+                                  const_cast<char*>(text.c_str())) != MI_SUCCESS) {
+                    log(LogLevel::error, "libmilter refused the reply " + d.code + " " + d.xcode);
+                }
+            }
+            return d.step == Step::reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+// A callback that failed inside backstop: on a step the MTA waits for, a tempfail;
+// where it waits for nothing (no_reply), the session is dropped so that the next
+// command that is answered tempfails, as the native engine does.
+sfsistat failed(SMFICTX* ctx, const char* where, const std::string& what, bool no_reply) {
+    if (g_engine) g_engine->metrics().add(Counter::errors);
+    if (no_reply) {
+        log(LogLevel::error,
+            std::string(where) + ": internal error (" + what + "); the message will be tempfailed");
+        if (Conn* c = conn_of(ctx)) c->session.reset();
+        return SMFIS_NOREPLY;
+    }
+    log(LogLevel::error, std::string(where) + ": internal error, tempfail: " + what);
+    return answer(ctx, internal_error_reply());
+}
+
+template <class F>
+sfsistat guarded(SMFICTX* ctx, const char* where, bool no_reply, F f) {
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        return failed(ctx, where, e.what(), no_reply);
+    } catch (...) {
+        return failed(ctx, where, "unknown exception", no_reply);
+    }
+}
+
+// The session of a command that needs one; null (and a tempfail) when a connect
+// failed or an earlier failure dropped it.
+Session* session_of(SMFICTX* ctx) {
+    Conn* c = conn_of(ctx);
+    return c ? c->session.get() : nullptr;
+}
+
+sfsistat negotiate_cb(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long,
+                      unsigned long, unsigned long* want_actions, unsigned long* want_steps,
+                      unsigned long* f2, unsigned long* f3) {
+    constexpr unsigned long kActions =
+        SMFIF_CHGFROM | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS;
+    if ((actions & kActions) != kActions) {
+        log(LogLevel::warning,
+            "the MTA does not offer every action backstop uses (milter_protocol = 6?); "
+            "messages it would change are tempfailed");
+    }
+    *want_actions = actions & (kActions | SMFIF_SETSYMLIST);
+    // Skipped when the MTA can; never answered at connect, header, end of headers and
+    // body (libmilter answers "continue" itself to an MTA that waits for it).
+    *want_steps = (steps & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA)) | SMFIP_NR_CONN |
+                  SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+    *f2 = 0;
+    *f3 = 0;
+    if (*want_actions & SMFIF_SETSYMLIST) {
+        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
+        smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
+        smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kEomMacros));
+    }
+    return SMFIS_CONTINUE;
+}
+
+sfsistat connect_cb(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
+    return guarded(ctx, "connect", true, [&] {
+        return g_engine->connect(ctx, hostname, reinterpret_cast<sockaddr*>(addr));
+    });
+}
+
+sfsistat helo_cb(SMFICTX* ctx, char* name) {
+    return guarded(ctx, "helo", false, [&] {
+        Session* s = session_of(ctx);
+        if (!s) return failed(ctx, "helo", "no connection state", false);
+        return answer(ctx, s->helo(name ? name : ""));
+    });
+}
+
+sfsistat mail_cb(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "mail", false, [&] { return g_engine->mail(ctx, argv); });
+}
+
+sfsistat rcpt_cb(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "rcpt", false, [&] { return g_engine->rcpt(ctx, argv); });
+}
+
+sfsistat data_cb(SMFICTX*) {
+    return SMFIS_CONTINUE;
+}
+
+sfsistat unknown_cb(SMFICTX*, const char*) {
+    return SMFIS_CONTINUE;
+}
+
+sfsistat header_cb(SMFICTX* ctx, char* name, char* value) {
+    return guarded(ctx, "header", true, [&] {
+        Session* s = session_of(ctx);
+        if (!s) return SMFIS_NOREPLY;  // the end of message tempfails
+        s->header(name ? name : "", value ? value : "");
+        return SMFIS_NOREPLY;
+    });
+}
+
+sfsistat eoh_cb(SMFICTX* ctx) {
+    return guarded(ctx, "end of headers", true, [&] {
+        if (Session* s = session_of(ctx)) s->end_of_headers();
+        return SMFIS_NOREPLY;
+    });
+}
+
+sfsistat body_cb(SMFICTX* ctx, unsigned char* data, size_t len) {
+    return guarded(ctx, "body", true, [&] {
+        if (Session* s = session_of(ctx))
+            s->body(std::string_view(reinterpret_cast<const char*>(data), len));
+        return SMFIS_NOREPLY;
+    });
+}
+
+sfsistat eom_cb(SMFICTX* ctx) {
+    return guarded(ctx, "end of message", false, [&] { return g_engine->end_of_message(ctx); });
+}
+
+sfsistat abort_cb(SMFICTX* ctx) {
+    try {
+        if (Conn* c = conn_of(ctx)) {
+            if (c->session) c->session->abort();
+            g_engine->message_done(c);
+        }
+    } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("abort: internal error: ") + e.what());
+    }
+    return SMFIS_CONTINUE;
+}
+
+sfsistat close_cb(SMFICTX* ctx) {
+    Conn* c = conn_of(ctx);
+    if (c) {
+        g_engine->message_done(c);
+        smfi_setpriv(ctx, nullptr);
+        delete c;
+    }
+    return SMFIS_CONTINUE;
+}
+
+// The family, port and address as the native engine reads them from the packet.
+void describe(const sockaddr* a, char& family, std::uint16_t& port, std::string& address) {
+    family = 'U';
+    port = 0;
+    address.clear();
+    if (!a) return;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (a->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(a);
+        family = '4';
+        port = ntohs(in->sin_port);
+        if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) address = buf;
+    } else if (a->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(a);
+        family = '6';
+        port = ntohs(in6->sin6_port);
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) address = buf;
+    } else if (a->sa_family == AF_UNIX) {
+        family = 'L';
+        address = reinterpret_cast<const sockaddr_un*>(a)->sun_path;
+    }
+}
+
+sfsistat LibmilterEngine::connect(SMFICTX* ctx, const char* hostname, const sockaddr* addr) {
+    Conn* c = conn_of(ctx);
+    if (!c) {
+        c = new Conn;
+        smfi_setpriv(ctx, c);
+    }
+    c->session.reset();
+    c->state.reset();
+    auto policy = holder_.get();
+    if (!policy) return failed(ctx, "connect", "no configuration", true);
+    c->state = holder_.state();
+    c->session = std::make_unique<Session>(std::move(policy), clock_);
+    c->session->set_metrics(&metrics_);
+    c->session->set_state(c->state.get());
+    char family;
+    std::uint16_t port;
+    std::string address;
+    describe(addr, family, port, address);
+    const std::string host = hostname ? hostname : "";
+    c->session->connect(host, address, client_kind(family, port, address, host));
+    return SMFIS_NOREPLY;
+}
+
+sfsistat LibmilterEngine::mail(SMFICTX* ctx, char** argv) {
+    Conn* c = conn_of(ctx);
+    if (!c || !c->session) return failed(ctx, "mail", "no connection state", false);
+    if (stopping_) {
+        Decision d;
+        d.step = Step::tempfail;
+        d.code = "451";
+        d.xcode = "4.3.2";
+        d.text = "backstop-milter is stopping, try again later";
+        return answer(ctx, d);
+    }
+    if (!c->in_message) {
+        c->in_message = true;
+        ++in_message_;
+    }
+    return answer(ctx,
+                  c->session->mail(argv && argv[0] ? argv[0] : "", symbol(ctx, "{auth_authen}")));
+}
+
+sfsistat LibmilterEngine::rcpt(SMFICTX* ctx, char** argv) {
+    Session* s = session_of(ctx);
+    if (!s) return failed(ctx, "rcpt", "no connection state", false);
+    const std::string mailer = symbol(ctx, "{rcpt_mailer}"), host = symbol(ctx, "{rcpt_host}"),
+                      addr = symbol(ctx, "{rcpt_addr}");
+    Decision d =
+        s->rcpt(argv && argv[0] ? argv[0] : "", symbol(ctx, "i"), MtaRoute{mailer, host, addr});
+    if (!d.log_line.empty()) log(LogLevel::info, d.log_line);
+    return answer(ctx, d);
+}
+
+sfsistat LibmilterEngine::end_of_message(SMFICTX* ctx) {
+    Conn* c = conn_of(ctx);
+    if (!c || !c->session) {
+        if (c) message_done(c);
+        return failed(ctx, "end of message", "no connection state", false);
+    }
+    struct Done {  // the message is over however this returns
+        LibmilterEngine* e;
+        Conn* c;
+        ~Done() { e->message_done(c); }
+    } done{this, c};
+    const std::string qid = queue_id(ctx);
+    const auto started = std::chrono::steady_clock::now();
+    EndOfMessage eom = may_wait(*c)
+                           ? with_progress(ctx, [&] { return c->session->end_of_message(qid); })
+                           : c->session->end_of_message(qid);
+    metrics_.observe_latency_us(std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                  std::chrono::steady_clock::now() - started)
+                                                  .count()));
+    log(LogLevel::info, eom.log_line);
+    for (const Modification& m : modifications(eom)) {
+        using Kind = Modification::Kind;
+        char* name = const_cast<char*>(m.name.c_str());
+        int rc = MI_FAILURE;
+        switch (m.kind) {
+            case Kind::change_from:
+                rc = smfi_chgfrom(ctx, name, nullptr);
+                break;
+            case Kind::remove_recipient:
+                rc = smfi_delrcpt(ctx, name);
+                break;
+            case Kind::add_recipient:
+                rc = smfi_addrcpt(ctx, name);
+                break;
+            case Kind::add_header:
+                rc = smfi_addheader(ctx, name, const_cast<char*>(m.value.c_str()));
+                break;
+            case Kind::remove_header:
+                rc = smfi_chgheader(ctx, name, m.index, nullptr);
+                break;
+        }
+        if (rc != MI_SUCCESS) {
+            // Not offered by the MTA (libmilter checks), or the MTA went away.
+            log(LogLevel::error, qid + ": " + m.describe() + " not allowed by the MTA, tempfail");
+            metrics_.add(Counter::errors);
+            return answer(ctx, changes_not_allowed());
+        }
+    }
+    return answer(ctx, eom.decision);
+}
+
+// Whether a command may wait on something outside the process (as the native
+// engine's Connection::may_block): SPF lookups, an SQLite or Redis store.
+bool LibmilterEngine::may_wait(const Conn& c) const {
+    const Config& config = c.session->policy().config();
+    return config.srs_spf_check || config.state != "memory";
+}
+
+// Runs an end of message on a thread of its own and, while it waits longer than
+// 2 s, sends SMFIR_PROGRESS from the callback's thread (the one smfi_progress() may
+// be called from), as the native engine does, so that the MTA's read timeout does
+// not run out.
+template <class F>
+EndOfMessage LibmilterEngine::with_progress(SMFICTX* ctx, F f) {
+    auto result = std::async(std::launch::async, f);
+    while (result.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+        if (smfi_progress(ctx) == MI_SUCCESS) metrics_.add(Counter::milter_progress);
+    }
+    return result.get();  // rethrows what the end of message threw
+}
+
+void LibmilterEngine::message_done(Conn* c) {
+    if (c->in_message) {
+        c->in_message = false;
+        --in_message_;
+    }
+}
+
+std::string LibmilterEngine::open(const std::string& socket_spec) {
+    static smfiDesc desc = {
+        const_cast<char*>("backstop"),
+        SMFI_VERSION,
+        SMFIF_CHGFROM | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
+            SMFIF_SETSYMLIST,
+        connect_cb,
+        helo_cb,
+        mail_cb,
+        rcpt_cb,
+        header_cb,
+        eoh_cb,
+        body_cb,
+        eom_cb,
+        abort_cb,
+        close_cb,
+        unknown_cb,
+        data_cb,
+        negotiate_cb,
+    };
+    g_engine = this;
+    if (smfi_register(desc) != MI_SUCCESS) return "libmilter: smfi_register failed";
+    if (smfi_setconn(const_cast<char*>(socket_spec.c_str())) != MI_SUCCESS)
+        return "libmilter: bad socket " + socket_spec;
+    // As the native engine: a silent MTA connection is closed after 7210 s.
+    smfi_settimeout(7210);
+    smfi_setbacklog(SOMAXCONN);
+    if (smfi_opensocket(1) != MI_SUCCESS) return "cannot open socket " + socket_spec;
+    return {};
+}
+
+void LibmilterEngine::stop() {
+    stopping_ = true;
+    log(LogLevel::info, "no longer accepting messages; " + std::to_string(in_message_.load()) +
+                            " message(s) under way");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_);
+    while (in_message_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (in_message_.load() > 0) {
+        log(LogLevel::warning, "stopping with " + std::to_string(in_message_.load()) +
+                                   " message(s) under way: the MTA tempfails them");
+    }
+    // smfi_stop() waits for libmilter's listener to leave its poll, up to 5 s; the
+    // messages are done, so the process need not wait with it (main.cpp exits).
+    std::thread([] { smfi_stop(); }).detach();
+}
+
+void LibmilterEngine::serve() {
+    const int rc = smfi_main();
+    notify_stopping();
+    if (rc != MI_SUCCESS) throw std::runtime_error("libmilter: smfi_main failed");
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_libmilter_engine(const PolicyHolder& holder, Metrics& metrics,
+                                              const Clock& clock, int stop_grace_seconds) {
+    return std::make_unique<LibmilterEngine>(holder, metrics, clock, stop_grace_seconds);
+}
+
+}  // namespace backstop::milter
