@@ -57,6 +57,16 @@ std::string bad_signature_check(SrsErrc e) {
     }
 }
 
+// 550 5.1.1: a recipient refused for what its hard bounces say about the mailbox.
+Decision mailbox_refusal(const std::string& recipient, const std::string& why) {
+    Decision d;
+    d.step = Step::reject;
+    d.code = "550";
+    d.xcode = "5.1.1";
+    d.text = "<" + printable(recipient) + ">: " + why;
+    return d;
+}
+
 // Adds a value to a list of distinct values, keeping the first one's place.
 void note(std::vector<std::string>& list, std::string value) {
     for (const auto& v : list) {
@@ -117,6 +127,9 @@ void Session::abort() {
 
 Decision Session::mail(std::string_view sender, std::string_view auth_authen) {
     reset_message();
+    // Postfix's cleanup shows the null sender of a message it did not get over SMTP
+    // (its own bounces, through non_smtpd_milters) as an empty MAIL FROM argument.
+    if (sender.empty() && local_submission_) sender = "<>";
     direction_ =
         (internal_client_ || !auth_authen.empty()) ? Direction::outbound : Direction::inbound;
     auto a = parse_address(sender);
@@ -324,15 +337,10 @@ std::optional<Decision> Session::unknown_check(const std::string& bare) {
     const BounceRecord& b = **r;
     count(Counter::rejected_unknown_recipient);
     refused_check_ = "unknown-recipient";
-    Decision d;
-    d.step = Step::reject;
-    d.code = "550";
-    d.xcode = "5.1.1";
-    d.text = "<" + printable(bare) +
-             ">: this address was reported as non-existent by its own mail server (" +
-             std::to_string(b.count) + (b.count == 1 ? " hard bounce, " : " hard bounces, ") +
-             "last " + b.status + " " + b.reason + ")";
-    return d;
+    return mailbox_refusal(
+        bare, "this address was reported as non-existent by its own mail server (" +
+                  std::to_string(b.count) + (b.count == 1 ? " hard bounce, " : " hard bounces, ") +
+                  "last " + b.status + " " + b.reason + ")");
 }
 
 Decision Session::outbound_rcpt(const std::string& bare, const std::string& domain) {
@@ -348,12 +356,7 @@ Decision Session::outbound_rcpt(const std::string& bare, const std::string& doma
             if (p.config().suppress_action == Action::reject) {
                 count(Counter::suppressed);
                 refused_check_ = "suppress";
-                Decision d;
-                d.step = Step::reject;
-                d.code = "550";
-                d.xcode = "5.1.1";
-                d.text = "<" + printable(bare) + ">: " + why + "; not sent";
-                return d;
+                return mailbox_refusal(bare, why + "; not sent");
             }
             note(checks_, "suppress");
             tags_.push_back({bare, "suppressed; " + why});
