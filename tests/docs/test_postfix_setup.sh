@@ -8,7 +8,10 @@
 #   - pasted at the end of Debian 12's stock main.cf, Postfix accepts it
 #     (postfix check) and reads back exactly the values the block sets;
 #   - its backstop.conf block, applied to the packaged conf/backstop.conf, passes
-#     backstop-milter --check-config.
+#     backstop-milter --check-config;
+#   - the same for the filtering gateway's blocks: its main.cf lines are
+#     conf/postfix-gateway.cf's (tests/e2e/test_gateway.sh applies that file), pasted
+#     after the MX's Postfix accepts them, and its backstop.conf keys check.
 # usage: test_postfix_setup.sh BACKSTOP_MILTER [BACKSTOP_CLI]
 set -uo pipefail
 MILTER=$1
@@ -27,18 +30,23 @@ fail() {
 # The setting lines of a main.cf text: no comments, no blank lines.
 settings() { grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$1"; }
 
-# first_block START_REGEX LANG: the first ```LANG block after the line matching START_REGEX.
+# first_block START_REGEX LANG: the first ```LANG block after the line matching START_REGEX
+# (blocks of another language before it are skipped whole).
 first_block() {
     awk -v start="$1" -v fence="\`\`\`$2" '
         !on && $0 ~ start {on = 1; next}
+        on && skipping && /^```/ {skipping = 0; next}
         on && !in_block && $0 == fence {in_block = 1; next}
+        on && !in_block && /^```/ {skipping = 1; next}
         in_block && /^```/ {exit}
         in_block {print}' "$README"
 }
 first_block '^\*\*2\. `/etc/postfix/main\.cf`' '' >"$WORK/readme.main.cf"
 first_block '^\*\*3\. DKIM' '' >"$WORK/readme.dkim.cf"
+first_block '^\*\*Filtering gateway\.\*\*' '' >"$WORK/readme.gateway.cf"
+first_block '^\*\*Filtering gateway\.\*\*' ini >"$WORK/readme.gateway.conf"
 first_block '^\*\*1\. `/etc/backstop/backstop\.conf`' ini >"$WORK/readme.backstop.conf"
-for f in readme.main.cf readme.dkim.cf readme.backstop.conf; do
+for f in readme.main.cf readme.dkim.cf readme.backstop.conf readme.gateway.cf readme.gateway.conf; do
     [[ -s $WORK/$f ]] || fail "readme-blocks" "no block found for $f (README headings changed?)"
 done
 
@@ -47,6 +55,13 @@ if diff -u "$WORK/conf.main.cf" <(settings "$WORK/readme.main.cf") >"$WORK/diff"
     pass "README main.cf block = conf/postfix-main.cf"
 else
     fail "README main.cf block = conf/postfix-main.cf" "$(cat "$WORK/diff")"
+fi
+
+if diff -u <(settings "$REPO/conf/postfix-gateway.cf") <(settings "$WORK/readme.gateway.cf") \
+    >"$WORK/diff"; then
+    pass "README gateway block = conf/postfix-gateway.cf"
+else
+    fail "README gateway block = conf/postfix-gateway.cf" "$(cat "$WORK/diff")"
 fi
 
 # conf/opendkim.conf gives the Postfix milter lines as comments ("#   key = value").
@@ -58,7 +73,8 @@ else
     fail "README DKIM milter lines = conf/opendkim.conf" "$(cat "$WORK/diff")"
 fi
 
-trailing=$(cat "$WORK/readme.main.cf" "$WORK/readme.dkim.cf" "$WORK/conf.main.cf" |
+trailing=$(cat "$WORK/readme.main.cf" "$WORK/readme.dkim.cf" "$WORK/conf.main.cf" \
+    "$WORK/readme.gateway.cf" "$REPO/conf/postfix-gateway.cf" |
     grep -v '^[[:space:]]*#' | grep '#' || true)
 if [[ -z $trailing ]]; then
     pass "no trailing comments"
@@ -95,6 +111,8 @@ if command -v postfix >/dev/null && [[ -f /usr/share/postfix/main.cf.debian ]]; 
     grep -v -e '^smtpd_milters =' -e '^non_smtpd_milters =' "$WORK/readme.main.cf" |
         cat - "$WORK/readme.dkim.cf" >"$WORK/readme.both.cf"
     check_pasted main.cf+dkim "$WORK/readme.both.cf"
+    cat "$WORK/readme.main.cf" "$WORK/readme.gateway.cf" >"$WORK/readme.gateway.both.cf"
+    check_pasted main.cf+gateway "$WORK/readme.gateway.both.cf"
 else
     fail "postfix check" "Postfix is not installed (scripts/test installs it)"
 fi
@@ -102,7 +120,9 @@ fi
 # The backstop.conf block applied to the packaged file as an admin edits it: each
 # key replaces its commented or live line in its section (the general keys go to
 # the top), key files made for the test.
-python3 - "$REPO/conf/backstop.conf" "$WORK/readme.backstop.conf" "$WORK/backstop.conf" <<'EOF'
+# The gateway's keys go on top of the MX's, as its README paragraph says.
+cat "$WORK/readme.backstop.conf" "$WORK/readme.gateway.conf" >"$WORK/readme.both.conf"
+python3 - "$REPO/conf/backstop.conf" "$WORK/readme.both.conf" "$WORK/backstop.conf" <<'EOF'
 import re, sys
 conf = open(sys.argv[1]).read().split('\n')
 edits, section = [], ''

@@ -44,9 +44,14 @@ E2E_MTA_STOP=          # function that stops the MTA under test; run first by e2
 E2E_MTA_LOG=e2e_postfix_log # function printing the MTA log lines of this run
 E2E_LOCAL_DOMAINS="ours.example"
 E2E_SOCKETMAP= # the milter's socketmap listener (e2e_setup: inside Postfix's chroot)
+E2E_RELAY_DOMAINS=   # the milter's [domains] relay (test_gateway.sh)
+E2E_INBOUND_EXTRA=   # more [inbound] lines of the milter config, one per line
+E2E_HELPER_PIDS=()   # more daemons of the run (a test's own servers): killed at cleanup
 
 # The Postfix MX (e2e_setup).
 E2E_MAIN_CF=${E2E_MAIN_CF:-$E2E_HERE/../../conf/postfix-main.cf}
+E2E_MAIN_CF_EXTRA=  # a second main.cf fragment applied after it (conf/postfix-gateway.cf)
+E2E_POSTFIX_HOOK=   # function run after both are applied, before postfix start
 E2E_SPOOL=/var/spool/postfix # queue_directory, and the chroot of smtpd and cleanup
 E2E_SOCKETMAP_DIR=$E2E_SPOOL/backstop
 E2E_SASL_CONF=/etc/postfix/sasl/smtpd.conf
@@ -134,6 +139,7 @@ EOF
         cat <<EOF
 [domains]
 local = $E2E_LOCAL_DOMAINS
+${E2E_RELAY_DOMAINS:+relay = $E2E_RELAY_DOMAINS}
 internal-networks = 127.0.0.1/32
 [srs]
 enable = true
@@ -147,6 +153,7 @@ lifetime = 7
 unsigned-bounce = ${1:-reject}
 bad-signature = reject
 exempt-recipients = postmaster@*
+$E2E_INBOUND_EXTRA
 EOF
     } >"$E2E_DIR/milter.conf"
 }
@@ -303,11 +310,13 @@ e2e_make_socketmap_dir() {
 }
 
 e2e_start_postfix() {
-    local settings
-    if ! settings=$(e2e_main_cf_lines "$E2E_MAIN_CF"); then
-        e2e_log "cannot use $E2E_MAIN_CF"
-        return 1
-    fi
+    local settings= f
+    for f in "$E2E_MAIN_CF" ${E2E_MAIN_CF_EXTRA:+"$E2E_MAIN_CF_EXTRA"}; do
+        if ! settings+=$(e2e_main_cf_lines "$f")$'\n'; then
+            e2e_log "cannot use $f"
+            return 1
+        fi
+    done
     mkdir -p "$E2E_DIR/postfix"
     cp -p /etc/postfix/main.cf /etc/postfix/master.cf "$E2E_DIR/postfix/"
     [ -f "$E2E_SASL_CONF" ] && cp -p "$E2E_SASL_CONF" "$E2E_DIR/postfix/smtpd.conf"
@@ -346,11 +355,15 @@ e2e_start_postfix() {
     postconf -X local_recipient_maps smtpd_reject_unlisted_recipient virtual_alias_maps \
         canonical_maps mail_spool_directory local_transport virtual_transport \
         cyrus_sasl_config_path internal_mail_filter_classes
-    # The backstop lines, exactly as conf/postfix-main.cf ships them.
+    # The backstop lines, exactly as conf/postfix-main.cf (and E2E_MAIN_CF_EXTRA) ship them.
     local line
     while IFS= read -r line; do
+        [ -n "$line" ] || continue
         postconf -e "$line" || { e2e_log "postconf refused: $line"; return 1; }
     done <<<"$settings"
+    if [ -n "$E2E_POSTFIX_HOOK" ]; then
+        "$E2E_POSTFIX_HOOK" || return 1
+    fi
     E2E_POSTFIX_STARTED=1
     # postfix start runs postfix check first: its warnings are shown.
     postfix start >"$E2E_DIR/postfix/start.out" 2>&1 9>&-
@@ -439,6 +452,11 @@ e2e_cleanup() {
     set +e
     [ -n "$E2E_MTA_STOP" ] && "$E2E_MTA_STOP"
     e2e_stop_milter
+    local pid
+    for pid in "${E2E_HELPER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     if [ "$E2E_SOCKETMAP_DIR_MADE" = 1 ]; then
         rm -f "${E2E_SOCKETMAP#unix:}"
         rmdir "$E2E_SOCKETMAP_DIR"
@@ -532,6 +550,18 @@ smtp_send() {
         "${SWAKS_ARGS[@]}" >"$E2E_DIR/swaks.out" 2>&1
 }
 
+# send_marked TOKEN IP SENDER RCPT: smtp_send with the subject "backstop e2e RUN TOKEN",
+# by which a mailbox tells this message from any other.
+send_marked() {
+    local token=$1
+    shift
+    SWAKS_ARGS+=(--header "Subject: backstop e2e $E2E_RUN $token")
+    smtp_send "$@"
+    local rc=$?
+    SWAKS_ARGS=()
+    return $rc
+}
+
 # local_send SENDER RCPT: a local submission through sendmail(1) (non_smtpd_milters).
 local_send() {
     printf 'Subject: backstop e2e %s\nFrom: %s\n\nLocal submission.\n' "$E2E_RUN" "$1" |
@@ -564,6 +594,16 @@ sink_field() { sed -n "s/^$2: //p" "$1"; }
 # The address inside "<addr> SIZE=..." (smtp-sink writes the MAIL/RCPT arguments
 # without FROM:/TO:; both forms are accepted). "<>" gives "".
 angle_addr() { sed -n 's/^\([A-Za-z]*:\)\{0,1\}<\([^>]*\)>.*/\2/p'; }
+
+# mailsrs_reverse ADDRESS: Mail::SRS's reverse with the run's secrets (first signs).
+mailsrs_reverse() {
+    perl -MMail::SRS -e '
+        open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!\n";
+        chomp(my @secrets = grep { /\S/ } <$f>);
+        my $srs = Mail::SRS->new(Secret => \@secrets);
+        $SIG{__WARN__} = sub {};
+        print $srs->reverse($ARGV[1]) // "", "\n";' "$E2E_DIR/srs.secrets" "$1" 2>&1
+}
 
 # --- Mailboxes and Postfix's queue -------------------------------------------------------
 

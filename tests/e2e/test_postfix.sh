@@ -41,18 +41,6 @@ VMAILBOX=$E2E_DIR/vmail/virt.ours.example/bsvera
 tag_of() { "$E2E_CLI" batv sign --keys "$KEYS" "$1"; }
 srs_of() { "$E2E_CLI" srs forward --secrets "$SECRETS" --srs-domain fwd.ours.example "$1"; }
 
-# send_marked TOKEN IP SENDER RCPT: smtp_send with the subject "backstop e2e RUN TOKEN",
-# by which a mailbox tells this message from any other.
-send_marked() {
-    local token=$1
-    shift
-    SWAKS_ARGS+=(--header "Subject: backstop e2e $R $token")
-    smtp_send "$@"
-    local rc=$?
-    SWAKS_ARGS=()
-    return $rc
-}
-
 # check_once NAME MBOX TOKEN: after the last smtp_send is done with, exactly one
 # message marked TOKEN is in MBOX. Prints nothing and returns 0 on success.
 check_once() {
@@ -392,16 +380,6 @@ case_i() {
             e2e_pass "$name"
         fi
     fi
-}
-
-# mailsrs_reverse ADDRESS: Mail::SRS's reverse with the run's secrets (first signs).
-mailsrs_reverse() {
-    perl -MMail::SRS -e '
-        open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!\n";
-        chomp(my @secrets = grep { /\S/ } <$f>);
-        my $srs = Mail::SRS->new(Secret => \@secrets);
-        $SIG{__WARN__} = sub {};
-        print $srs->reverse($ARGV[1]) // "", "\n";' "$SECRETS" "$1" 2>&1
 }
 
 # (w) Mail from outside to the alias bsfwd leaves for dave@remote.example exactly

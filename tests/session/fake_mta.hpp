@@ -58,6 +58,24 @@ inline Outcome run(Session& s, const Transaction& t) {
     return o;
 }
 
+// Feeds a whole message (header and body, CRLF lines) to a session as the MTA does,
+// and ends it.
+inline EndOfMessage feed_message(Session& s, const std::string& msg,
+                                 std::string_view queue_id = "QID9") {
+    std::size_t split = msg.find("\r\n\r\n");
+    std::string head = msg.substr(0, split + 2);
+    for (std::size_t pos = 0; pos < head.size();) {
+        std::size_t eol = head.find("\r\n", pos);
+        std::string line = head.substr(pos, eol - pos);
+        std::size_t colon = line.find(':');
+        s.header(line.substr(0, colon), line.substr(colon + 2));
+        pos = eol + 2;
+    }
+    s.end_of_headers();
+    s.body(msg.substr(split + 4));
+    return s.end_of_message(queue_id);
+}
+
 inline Outcome run_once(std::shared_ptr<const Policy> p, const Clock& clock, const Transaction& t) {
     Session s(std::move(p), clock);
     s.connect("client.example", t.client);

@@ -698,22 +698,9 @@ TEST_F(SessionTest, HardBounceRecordedAndSuppressed) {
     in.connect("c", "198.51.100.7");
     Transaction t = inbound("<>", {"<" + tag("alice@ours.example") + ">"});
     t.headers.clear();
-    std::string msg = dsn_for("gone@remote.example");
-    std::size_t split = msg.find("\r\n\r\n");
-    // Feed headers and body as the MTA would.
     in.mail("<>");
     ASSERT_EQ(in.rcpt(t.recipients[0]).step, Step::proceed);
-    std::string head = msg.substr(0, split + 2);
-    for (std::size_t pos = 0; pos < head.size();) {
-        std::size_t eol = head.find("\r\n", pos);
-        std::string line = head.substr(pos, eol - pos);
-        std::size_t colon = line.find(':');
-        in.header(line.substr(0, colon), line.substr(colon + 2));
-        pos = eol + 2;
-    }
-    in.end_of_headers();
-    in.body(msg.substr(split + 4));
-    auto eom = in.end_of_message("QID9");
+    auto eom = feed_message(in, dsn_for("gone@remote.example"));
     auto rec = store->bounce("gone@remote.example", kNow);
     ASSERT_TRUE(rec.ok());
     ASSERT_TRUE(rec->has_value()) << eom.log_line;

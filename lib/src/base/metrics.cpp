@@ -56,6 +56,7 @@ constexpr Exposure kExposures[] = {
     {Counter::rejected_storm, "backstop_refused_total", "bounce-storm"},
     {Counter::rejected_replay, "backstop_refused_total", "bounce-replay"},
     {Counter::suppressed, "backstop_refused_total", "suppressed"},
+    {Counter::rejected_unknown_recipient, "backstop_refused_total", "unknown-recipient"},
     {Counter::hard_bounces_recorded, "backstop_hard_bounces_recorded_total", ""},
     {Counter::rejected_autoreply, "backstop_refused_total", "unsigned-autoreply"},
     {Counter::tagged, "backstop_tagged_total", ""},

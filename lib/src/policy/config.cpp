@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 
+#include "backstop/base/ascii.hpp"
 #include "backstop/policy/network.hpp"
 #include "backstop/state/store.hpp"
 
@@ -278,15 +279,18 @@ std::string set_spf_relay(Config& c, const std::string& v) {
     return {};
 }
 
-std::string set_domains(Config& c, const std::string& v) {
-    c.local_domains.clear();
-    for (auto& d : split_list(v)) {
-        if (d.find('@') != std::string::npos || d.find_first_of("<>\"") != std::string::npos) {
-            return "'" + d + "' is not a domain";
+Setter domains(std::vector<std::string> Config::*field) {
+    return [field](Config& c, const std::string& v) -> std::string {
+        std::vector<std::string> out;
+        for (auto& d : split_list(v)) {
+            if (d.find('@') != std::string::npos || d.find_first_of("<>\"") != std::string::npos) {
+                return "'" + d + "' is not a domain";
+            }
+            out.push_back(d);
         }
-        c.local_domains.push_back(d);
-    }
-    return {};
+        c.*field = std::move(out);
+        return {};
+    };
 }
 
 const std::vector<Key>& keys() {
@@ -322,7 +326,12 @@ const std::vector<Key>& keys() {
          integer(&Config::socketmap_max_connections, 1, 100000)},
         {"log-level", "error, warning, info or debug",
          one_of(&Config::log_level, {"error", "warning", "info", "debug"})},
-        {"domains.local", "our domains (comma or space separated)", set_domains},
+        {"domains.local", "our domains (comma or space separated)",
+         domains(&Config::local_domains)},
+        {"domains.relay",
+         "domains we accept and relay to another server (a filtering gateway); mail to them "
+         "from foreign senders gets SRS",
+         domains(&Config::relay_domains)},
         {"domains.internal-networks", "clients treated as outbound (CIDR list)", set_networks},
         {"srs.enable", "rewrite forwarded foreign senders with SRS", boolean(&Config::srs_enable),
          true},
@@ -387,6 +396,10 @@ const std::vector<Key>& keys() {
          "bounces one signed address may bring back within its lifetime; 0: off",
          integer(&Config::replay_limit, 0, 1000000)},
         {"inbound.replay-action", "action above the replay limit", action(&Config::replay_action)},
+        {"inbound.refuse-unknown-after",
+         "hard bounces recorded for a relay-domain or local recipient before mail to it is "
+         "refused (550 5.1.1); 0: off",
+         integer(&Config::refuse_unknown_after, 0, 1000000)},
         {"outbound.suppress-after",
          "hard bounces after which mail to that address gets suppress-action; 0: off",
          integer(&Config::suppress_after, 0, 1000000)},
@@ -440,6 +453,17 @@ std::string check_whole(const Config& c) {
     if ((c.batv_enable || c.srs_enable) && c.local_domains.empty()) return kLocalNotSet;
     if (c.srs_enable && c.srs_domain.empty()) return kSrsDomainNotSet;
     if (c.srs_enable && c.srs_secrets.empty()) return "[srs] secrets: required when srs is enabled";
+    // A relay domain is someone else's: signing for it, or relaying our own SRS
+    // addresses to another server, would be a mistake the config cannot mean.
+    for (const auto& r : c.relay_domains) {
+        for (const auto& l : c.local_domains) {
+            if (iequals(r, l))
+                return "[domains] relay: '" + r +
+                       "' is also in [domains] local; a domain is one or the other";
+        }
+        if (c.srs_enable && iequals(r, c.srs_domain))
+            return "[domains] relay: '" + r + "' is the [srs] domain, whose mail must come here";
+    }
     if (c.srs_hash_minimum > c.srs_hash_length)
         return "[srs] hash-minimum: larger than hash-length";
     if (c.srs_spf_check && c.srs_spf_relay_address.empty()) {
@@ -598,6 +622,11 @@ std::vector<std::string> config_warnings(const Config& c) {
             "sendmail(1) reaches the milter over SMTP from 127.0.0.1 (its MSP) and would "
             "leave unsigned; add 127.0.0.1/32 (Postfix's sendmail(1) mail is outbound either "
             "way)");
+    }
+    if (!c.relay_domains.empty() && !c.srs_enable) {
+        out.push_back(
+            "[domains] relay is set but [srs] enable is false: mail relayed to those domains "
+            "keeps its foreign sender and fails SPF at their server");
     }
     return out;
 }

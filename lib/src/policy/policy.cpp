@@ -67,6 +67,7 @@ Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c,
     auto p = std::make_shared<Policy>();
     p->config_ = c;
     for (const auto& d : c.local_domains) p->local_domains_.insert(ascii_lower(d));
+    for (const auto& d : c.relay_domains) p->relay_domains_.insert(ascii_lower(d));
     auto nets = parse_networks(c.internal_networks);
     if (!nets) return Failure{"[domains] internal-networks: " + nets.error().message};
     p->networks_ = std::move(nets).value();
@@ -148,6 +149,10 @@ Result<std::shared_ptr<const Policy>, Failure> Policy::build(const Config& c,
 
 bool Policy::is_local_domain(std::string_view domain) const {
     return local_domains_.count(ascii_lower(domain)) > 0;
+}
+
+bool Policy::is_relay_domain(std::string_view domain) const {
+    return relay_domains_.count(ascii_lower(domain)) > 0;
 }
 
 bool Policy::is_srs_domain(std::string_view domain) const {

@@ -57,6 +57,16 @@ std::string bad_signature_check(SrsErrc e) {
     }
 }
 
+// 550 5.1.1: a recipient refused for what its hard bounces say about the mailbox.
+Decision mailbox_refusal(const std::string& recipient, const std::string& why) {
+    Decision d;
+    d.step = Step::reject;
+    d.code = "550";
+    d.xcode = "5.1.1";
+    d.text = "<" + printable(recipient) + ">: " + why;
+    return d;
+}
+
 // Adds a value to a list of distinct values, keeping the first one's place.
 void note(std::vector<std::string>& list, std::string value) {
     for (const auto& v : list) {
@@ -72,7 +82,8 @@ Session::Session(std::shared_ptr<const Policy> policy, const Clock& clock)
 
 Decision Session::connect(std::string_view hostname, std::string_view address, ClientKind kind) {
     (void)hostname;
-    if (kind == ClientKind::local_submission) {
+    local_submission_ = kind == ClientKind::local_submission;
+    if (local_submission_) {
         client_ = "local";
         internal_client_ = true;  // sendmail(1): our own users, wherever the MTA says it is
     } else if (auto ip = IpAddress::parse(address)) {
@@ -93,6 +104,8 @@ void Session::reset_message() {
     sender_.clear();
     sender_null_ = true;
     bounce_ = false;
+    own_bounce_ = false;
+    relay_recipient_ = false;
     recipients_.clear();
     any_foreign_recipient_ = false;
     rewrites_.clear();
@@ -114,6 +127,9 @@ void Session::abort() {
 
 Decision Session::mail(std::string_view sender, std::string_view auth_authen) {
     reset_message();
+    // Postfix's cleanup shows the null sender of a message it did not get over SMTP
+    // (its own bounces, through non_smtpd_milters) as an empty MAIL FROM argument.
+    if (sender.empty() && local_submission_) sender = "<>";
     direction_ =
         (internal_client_ || !auth_authen.empty()) ? Direction::outbound : Direction::inbound;
     auto a = parse_address(sender);
@@ -136,6 +152,11 @@ Decision Session::mail(std::string_view sender, std::string_view auth_authen) {
     sender_null_ = a->is_null();
     sender_ = a->str();
     bounce_ = sender_null_ || policy_->is_bounce_sender(sender_);
+    // Our MTA's own bounce of mail it relayed: it goes back to the signed sender, so
+    // it is read like any bounce that comes back (the rewrite to the real mailbox,
+    // the hard bounces it reports), never signed as outbound mail.
+    own_bounce_ = local_submission_ && bounce_;
+    if (own_bounce_) direction_ = Direction::inbound;
     return Decision::proceed();
 }
 
@@ -243,7 +264,7 @@ Decision Session::check_rcpt(std::string_view recipient) {
     Decision d = inbound_rcpt(*a, raw, bare, mailbox, keep, loose);
     // A storm of bounces at one mailbox is limited even when every one is signed:
     // a leaked tag, or a joe-job against an exempt address, must not flood it.
-    if (keep && d.step == Step::proceed && bounce_ && !dropped_recipient(raw)) {
+    if (keep && d.step == Step::proceed && bounce_ && !own_bounce_ && !dropped_recipient(raw)) {
         if (mailbox != bare) {
             if (auto replay = replay_check(raw, bare, a->domain, keep)) d = *replay;
         }
@@ -306,6 +327,22 @@ std::optional<Decision> Session::state_failure(const std::string& why) {
     return d;
 }
 
+std::optional<Decision> Session::unknown_check(const std::string& bare) {
+    const int after = policy_->config().refuse_unknown_after;
+    // Postfix cannot take a refusal of its own bounce's recipient (a configuration error).
+    if (!state_ || after <= 0 || own_bounce_) return std::nullopt;
+    auto r = state_->bounce(bare, clock_.now());
+    if (!r) return state_failure(r.error().message);
+    if (!*r || (*r)->count < std::uint64_t(after)) return std::nullopt;
+    const BounceRecord& b = **r;
+    count(Counter::rejected_unknown_recipient);
+    refused_check_ = "unknown-recipient";
+    return mailbox_refusal(
+        bare, "this address was reported as non-existent by its own mail server (" +
+                  std::to_string(b.count) + (b.count == 1 ? " hard bounce, " : " hard bounces, ") +
+                  "last " + b.status + " " + b.reason + ")");
+}
+
 Decision Session::outbound_rcpt(const std::string& bare, const std::string& domain) {
     const Policy& p = *policy_;
     if (state_ && p.config().suppress_after > 0) {
@@ -319,12 +356,7 @@ Decision Session::outbound_rcpt(const std::string& bare, const std::string& doma
             if (p.config().suppress_action == Action::reject) {
                 count(Counter::suppressed);
                 refused_check_ = "suppress";
-                Decision d;
-                d.step = Step::reject;
-                d.code = "550";
-                d.xcode = "5.1.1";
-                d.text = "<" + printable(bare) + ">: " + why + "; not sent";
-                return d;
+                return mailbox_refusal(bare, why + "; not sent");
             }
             note(checks_, "suppress");
             tags_.push_back({bare, "suppressed; " + why});
@@ -343,12 +375,26 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
     const bool local = p.is_local_domain(a.domain);
     if (!srs_domain && !local) {
         keep = false;  // not ours: never storm-counted
+        if (p.is_relay_domain(a.domain)) {
+            if (auto pattern = p.exempt_recipient(bare)) {
+                note(exempts_, "exempt-recipients:" + *pattern);
+            } else if (auto refused = unknown_check(bare)) {
+                return *refused;
+            }
+            relay_recipient_ = true;
+        }
         recipients_.push_back(raw);
         return Decision::proceed();
     }
     if (auto pattern = p.exempt_recipient(bare)) {
         note(exempts_, "exempt-recipients:" + *pattern);
         return Decision::proceed();
+    }
+    if (local) {
+        if (auto refused = unknown_check(bare)) {
+            keep = false;
+            return *refused;
+        }
     }
 
     // A tag or SRS address is valid only as we wrote it; loosely read, it is unsigned.
@@ -359,6 +405,7 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
             mailbox = r->address;
             return Decision::proceed();
         }
+        if (own_bounce_) return Decision::proceed();  // see unknown_check
         // Never relay to the embedded address of a forged or stale SRS address.
         return apply(p.config().bad_signature, bad_signature_check(r.error().code), raw, bare,
                      "bad-signature", std::string("SRS ") + to_string(r.error().code), keep);
@@ -370,7 +417,7 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
             mailbox = v.original;
             return Decision::proceed();
         }
-        if (v.status != BatvStatus::missing) {
+        if (v.status != BatvStatus::missing && !own_bounce_) {
             return apply(p.config().bad_signature, bad_signature_check(v.status), raw, bare,
                          "bad-signature", std::string("BATV tag ") + to_string(v.status), keep);
         }
@@ -378,6 +425,7 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
     const bool checks_unsigned = (local && p.batv()) || (srs_domain && !local);
     if (!checks_unsigned) return Decision::proceed();
     if (bounce_) {
+        if (own_bounce_) return Decision::proceed();
         if (auto lp = p.check_localpart(a.local))
             return apply(lp->first, lp->second, raw, bare, lp->second, lp->second, keep);
         return apply(p.config().unsigned_bounce, "unsigned-bounce", raw, bare, "unsigned-bounce",
@@ -421,7 +469,7 @@ Decision Session::body(std::string_view chunk) {
     // Auto-reply candidates, and bounces of our mail when hard bounces are recorded,
     // need their body read, and only up to the cap.
     const bool autoreply_candidate = !unsigned_local_.empty() && !bounce_;
-    const bool records_bounce = bounce_ && !rewrites_.empty() && state_;
+    const bool records_bounce = bounce_ && (!rewrites_.empty() || own_bounce_) && state_;
     if (direction_ == Direction::inbound && (autoreply_candidate || records_bounce))
         buffer_.add_body(chunk);
     return Decision::proceed();
@@ -456,6 +504,24 @@ EndOfMessage Session::end_of_message(std::string_view queue_id) {
     return out;
 }
 
+std::string Session::forward_sender(EndOfMessage& out, std::string& why,
+                                    std::optional<SpfVerdict>& spf) {
+    const Policy& p = *policy_;
+    const UnixTime now = clock_.now();
+    auto f = p.srs()->forward(sender_, now);
+    // A DNS lookup only when SRS would change the sender.
+    if (p.spf() && f && f->kind != SrsForwardKind::unchanged) spf = p.spf()->check(sender_, now);
+    if (spf && !spf_needs_rewrite(*spf)) return "no-srs-needed";
+    if (!f) {
+        why = f.error().message;
+        return "srs-refused";
+    }
+    if (f->kind == SrsForwardKind::unchanged) return "already-srs";
+    out.new_sender = f->address;
+    count(Counter::srs_rewritten);
+    return f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
+}
+
 EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     EndOfMessage out;
     const Policy& p = *policy_;
@@ -487,22 +553,7 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
             count(Counter::batv_signed);
         }
     } else if (p.srs() && any_foreign_recipient_) {
-        auto f = p.srs()->forward(sender_, now);
-        // A DNS lookup only when SRS would change the sender.
-        if (p.spf() && f && f->kind != SrsForwardKind::unchanged)
-            spf = p.spf()->check(sender_, now);
-        if (spf && !spf_needs_rewrite(*spf)) {
-            reason = "no-srs-needed";
-        } else if (!f) {
-            reason = "srs-refused";
-            why = f.error().message;
-        } else if (f->kind == SrsForwardKind::unchanged) {
-            reason = "already-srs";
-        } else {
-            out.new_sender = f->address;
-            count(Counter::srs_rewritten);
-            reason = f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
-        }
+        reason = forward_sender(out, why, spf);
     } else if (p.srs()) {
         reason = "all-recipients-local";
     }
@@ -551,10 +602,20 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         out.decision.step = Step::discard;
         verdict = "discard";
     }
-    if (bounce_ && !rewrites_.empty() && state_) {
+    // Mail relayed to a [domains] relay domain is forwarded mail: its foreign sender
+    // gets SRS, as the socketmap's forward map gives it (a local sender does not).
+    std::string srs, why;
+    std::optional<SpfVerdict> spf;
+    if (relay_recipient_ && !sender_null_ && p.srs() && !p.is_local_domain(domain_of(sender_)) &&
+        out.decision.step == Step::proceed)
+        srs = forward_sender(out, why, spf);
+    const bool own_report = own_bounce_ && !recipients_.empty();
+    if (bounce_ && (!rewrites_.empty() || own_report) && state_) {
         ClassifyOptions o;
         o.max_bytes = p.config().classify_max_bytes;
-        o.envelope_recipient = rewrites_.front().as_given;
+        // Postfix's reverse map may have rewritten our own bounce's recipient already.
+        o.envelope_recipient =
+            !rewrites_.empty() ? rewrites_.front().as_given : recipients_.front();
         o.now = clock_.now();
         record_hard_bounces(p.classifier().classify(buffer_.view(), o));
     }
@@ -678,18 +739,22 @@ EndOfMessage Session::inbound_eom(std::string_view queue_id) {
         verdict = out.decision.step == Step::reject ? "reject" : "tempfail";
     }
     LogLine line = line_start(queue_id);
+    if (out.new_sender) line.add("new-from", "<" + *out.new_sender + ">");
     line.add("rcpts", std::to_string(recipients_.size()))
         .add("rewritten", std::to_string(rewrites_.size()));
     const auto by_mta = std::count_if(rewrites_.begin(), rewrites_.end(),
                                       [](const Rewrite& r) { return r.routed_by_mta; });
     if (by_mta > 0) line.add("mta-routed", std::to_string(by_mta));
     line.add("verdict", verdict).add("reason", reason);
+    if (!srs.empty()) line.add("srs", srs);
+    if (spf) line.add("spf", to_string(*spf));
     if (watermark) line.add("watermark", to_string(*watermark));
     line.add_list("check", checks_).add_list("exempt", exempts_);
     if (!out.decision.code.empty()) {
         line.add_quoted("reply",
                         out.decision.code + " " + out.decision.xcode + " " + out.decision.text);
     }
+    if (!why.empty()) line.add_quoted("why", why);
     if (!state_error_.empty()) line.add_quoted("state-error", state_error_);
     out.log_line = line.str();
     return out;

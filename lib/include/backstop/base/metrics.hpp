@@ -19,8 +19,9 @@ enum class Counter : std::size_t {
     rejected_bad_signature,
     rejected_localpart,
     rejected_storm,
-    rejected_replay,  // a signed address brought back more bounces than replay-limit
-    suppressed,       // outbound recipients refused after repeated hard bounces
+    rejected_replay,             // a signed address brought back more bounces than replay-limit
+    suppressed,                  // outbound recipients refused after repeated hard bounces
+    rejected_unknown_recipient,  // inbound recipients refused after refuse-unknown-after
     hard_bounces_recorded,
     rejected_autoreply,
     tagged,

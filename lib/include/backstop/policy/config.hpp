@@ -34,6 +34,9 @@ struct Config {
 
     // [domains]
     std::vector<std::string> local_domains;
+    // Domains we accept and hand to another server (a filtering gateway): mail to
+    // them from foreign senders is forwarded, so it gets SRS like any forwarded mail.
+    std::vector<std::string> relay_domains;
     std::string internal_networks = "127.0.0.0/8, ::1/128";
 
     // [srs]
@@ -76,6 +79,9 @@ struct Config {
     std::vector<std::string> storm_limits;  // PATTERN=RATE|off, first match wins over storm_limit
     int replay_limit = 0;                   // bounces one signed address may bring back; 0: off
     Action replay_action = Action::reject;
+    // Hard bounces recorded for a relay-domain or local recipient before mail to it is
+    // refused at RCPT (550 5.1.1); 0: off.
+    int refuse_unknown_after = 0;
 
     // [outbound]
     int suppress_after = 0;  // hard bounces before mail to that address is refused; 0: off

@@ -42,6 +42,8 @@ class Policy {
 
     bool is_local_domain(std::string_view domain) const;
     bool is_srs_domain(std::string_view domain) const;
+    // [domains] relay: accepted here and handed to another server.
+    bool is_relay_domain(std::string_view domain) const;
     bool is_internal(const IpAddress& a) const { return in_networks(networks_, a); }
     bool is_bounce_sender(std::string_view address) const;
     using Rate = std::pair<std::uint64_t, UnixTime>;  // {limit, window seconds}
@@ -60,6 +62,7 @@ class Policy {
   private:
     Config config_;
     std::set<std::string> local_domains_;  // lowercased
+    std::set<std::string> relay_domains_;  // lowercased
     std::vector<IpNetwork> networks_;
     std::optional<SrsCodec> srs_;
     std::optional<BatvSigner> batv_;

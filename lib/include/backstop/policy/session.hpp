@@ -128,6 +128,11 @@ class Session {
                                          const std::string& domain, bool& keep);
     // Applies on-state-error: a tempfail decision, or nullopt to go on without state.
     std::optional<Decision> state_failure(const std::string& why);
+    // refuse-unknown-after: a recipient its own server reported as non-existent.
+    std::optional<Decision> unknown_check(const std::string& bare);
+    // SRS for a foreign sender whose mail we forward, as the socketmap's forward map
+    // does it; returns the log's reason (srs0, already-srs, ...).
+    std::string forward_sender(EndOfMessage& out, std::string& why, std::optional<SpfVerdict>& spf);
     bool dropped_recipient(const std::string& raw) const;
     void record_hard_bounces(const Classification& c);
     // recipient: as the MTA gave it (kept for removal); shown: the bare address for texts;
@@ -156,6 +161,7 @@ class Session {
     StateStore* state_ = nullptr;
     std::string state_error_;  // last store failure in this message, for the log
     bool internal_client_ = false;
+    bool local_submission_ = false;
     std::string client_;
     Direction direction_ = Direction::inbound;
     std::string refused_check_;  // the check behind the last refusal at RCPT
@@ -164,6 +170,11 @@ class Session {
     std::string sender_;  // bare address, "" for <>
     bool sender_null_ = true;
     bool bounce_ = false;
+    // A bounce our own MTA made (Postfix's bounce(8) through non_smtpd_milters, with
+    // internal_mail_filter_classes = bounce): inbound, reversed, classified and
+    // recorded, never refused.
+    bool own_bounce_ = false;
+    bool relay_recipient_ = false;         // a recipient at a [domains] relay domain
     std::vector<std::string> recipients_;  // bare addresses
     bool any_foreign_recipient_ = false;
     std::vector<Rewrite> rewrites_;
