@@ -511,3 +511,19 @@ TEST(BounceReasons, DocomoUnknownUserNeedsTheCommand) {
     EXPECT_EQ(c.recipients[0].reason, "userunknown");
     EXPECT_TRUE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, MailboxStorageAndMessageSizeWording) {
+    // The mailbox's size limit, not the message's.
+    EXPECT_EQ(bounce_reason("4.0.0", "452", "452 <bob@rcpt.example> Mailbox size limit exceeded"),
+              "mailboxfull");
+    EXPECT_EQ(
+        bounce_reason("5.0.0", "552", "552 Account <bob@rcpt.example> does not have enough space"),
+        "mailboxfull");
+    EXPECT_EQ(bounce_reason("5.0.0", "550", "550 Sorry, bob has too many messages stored"),
+              "mailboxfull");
+    // The message's size: soft, even under a status about the address.
+    std::string size = "550 RCPT TO:<bob@rcpt.example> max message size exceeded";
+    EXPECT_EQ(bounce_reason("5.1.1", "550", size), "mesgtoobig");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.1.1", "550", size), "550", "5.1.1"));
+    EXPECT_EQ(bounce_reason("", "552", "552 message size exceeded for bob"), "mesgtoobig");
+}
