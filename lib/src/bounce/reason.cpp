@@ -24,7 +24,10 @@ struct PhraseRule {
 // Checked in this order; the first rule with a matching phrase wins.
 const PhraseRule kRules[] = {
     // Explicit verdicts first: they name the reason outright.
-    {"spamdetected", {"scored as spam", "rejected due to spam", "spam classification"}},
+    {"spamdetected",
+     {"scored as spam", "rejected due to spam", "spam classification",
+      // content verdicts: spam patterns, URI blocklists (links in the message)
+      "spam pattern", "spam content", "uribl", "surbl"}},
     {"authfailure",
      {"spf check failed",
       "spf fail",
@@ -319,7 +322,7 @@ const PhraseRule kRules[] = {
     {"spamdetected",
      {"spam", "junk mail", "unsolicited", "bulk mail", "content filter rejection",
       "message content rejected", "rejected as bulk", "classified as junk", "scored too high",
-      "uce", "message looks like", "detected as spam"}},
+      "uce", "message looks like", "detected as spam", "bulk email", "mass mailer"}},
     {"blocked",
      {"blacklist",
       "blocklist",

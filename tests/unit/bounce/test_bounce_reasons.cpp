@@ -527,3 +527,16 @@ TEST(BounceReasons, MailboxStorageAndMessageSizeWording) {
     EXPECT_FALSE(is_hard_bounce(bounce_reason("5.1.1", "550", size), "550", "5.1.1"));
     EXPECT_EQ(bounce_reason("", "552", "552 message size exceeded for bob"), "mesgtoobig");
 }
+
+TEST(BounceReasons, ContentVerdictsAreSpam) {
+    // A URI blocklist judges the links in the message, a spam pattern its content:
+    // neither is a block of the sending host, whatever else the reply says.
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Message refused by the SURBL check"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("", "553", "553 Blocked using spam pattern: bad words"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Refused - bulk email not accepted"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Sent by a mass mailer, refused"),
+              "spamdetected");
+}
