@@ -540,3 +540,15 @@ TEST(BounceReasons, ContentVerdictsAreSpam) {
     EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Sent by a mass mailer, refused"),
               "spamdetected");
 }
+
+TEST(BounceReasons, RelayRefusalsAreSoft) {
+    // The server reached does not take mail for the domain: a relay refusal (a stale MX
+    // or a wrong route), no evidence that the mailbox or the domain is missing.
+    std::string qmail = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)";
+    EXPECT_EQ(bounce_reason("5.7.1", "553", qmail, "RCPT"), "norelaying");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.7.1", "553", qmail, "RCPT"), "553", "5.7.1"));
+    EXPECT_EQ(bounce_reason("5.7.1", "553",
+                            "553 you are trying to use me as a relay, but I am not set up for that",
+                            "RCPT"),
+              "norelaying");
+}
