@@ -552,3 +552,21 @@ TEST(BounceReasons, RelayRefusalsAreSoft) {
                             "RCPT"),
               "norelaying");
 }
+
+TEST(BounceReasons, MissingMailboxWordingAtRcpt) {
+    // Spellings of "no such mailbox" in answer to RCPT TO: evidence about the mailbox.
+    for (const char* reply :
+         {"550 ** No mail box here for bob **", "553 sorry, rcpt refused (mail-box not found)",
+          "550 BAD_RECIPIENT - see the help page",
+          "550 bob@rcpt.example is not an active address"}) {
+        std::string notice = std::string("<bob@rcpt.example>: host mx.rcpt.example said: ") +
+                             reply + " (in reply to RCPT TO command)\n";
+        auto c = classify(report(notice,
+                                 "Final-Recipient: rfc822; bob@rcpt.example\n"
+                                 "Action: failed\n"
+                                 "Status: 5.0.0\n"));
+        ASSERT_EQ(c.recipients.size(), 1u) << reply;
+        EXPECT_EQ(c.recipients[0].reason, "userunknown") << reply;
+        EXPECT_TRUE(c.recipients[0].hard) << reply;
+    }
+}
