@@ -19,6 +19,9 @@ namespace {
 struct PhraseRule {
     std::string_view reason;
     std::initializer_list<std::string_view> phrases;  // lowercase substrings
+    // RFC 5321's stock text for a reply code, which servers send for any refusal
+    // of that kind: it names no failure of its own.
+    bool stock_text = false;
 };
 
 // Checked in this order; the first rule with a matching phrase wins.
@@ -267,8 +270,6 @@ const PhraseRule kRules[] = {
       "mail-box not found",
       "bad_recipient",
       "not an active address",
-      "mailbox unavailable",
-      "mailbox not available",
       "unknown local part",
       "unknown address",
       "address unknown",
@@ -289,7 +290,6 @@ const PhraseRule kRules[] = {
       "address invalid",
       "unknown mailbox",
       "this user doesn't",
-      "mailbox is unavailable",
       "user doesn't exist",
       "no valid recipients",
       "non-existent",
@@ -325,6 +325,11 @@ const PhraseRule kRules[] = {
       "recipient's email",
       "failed: recipient",
       "is disabled in this domain"}},
+    // "550 Requested action not taken: mailbox unavailable" (RFC 5321 §4.2.3) is said
+    // of missing mailboxes and of policy refusals alike.
+    {"userunknown",
+     {"mailbox unavailable", "mailbox not available", "mailbox is unavailable"},
+     true},
     {"spamdetected",
      {"spam", "junk mail", "unsolicited", "bulk mail", "content filter rejection",
       "message content rejected", "rejected as bulk", "classified as junk", "scored too high",
@@ -581,6 +586,11 @@ bool userunknown_at_data(std::string_view diagnostic) {
     return text::icontains(diagnostic, "delivery error: dd ");
 }
 
+// "5.2.1": X.2.X, the mailbox's state.
+bool mailbox_state_status(std::string_view status) {
+    return status.size() >= 5 && status.substr(1, 3) == ".2.";
+}
+
 // "5.0.0", "4.0.0": the class and nothing else.
 bool undefined_detail(std::string_view status) {
     return status.size() == 5 && status.substr(1) == ".0.0";
@@ -677,14 +687,19 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
         // "Bad destination mailbox" unless the words name another known failure.
         int rule = rule_phrases().best(diagnostic);
         std::string_view words = rule >= 0 ? kRules[rule].reason : std::string_view();
+        // A suspended account exists: the words are more precise than the code.
         for (std::string_view other :
              {"mailboxfull", "norelaying", "blocked", "hasmoved", "rejected", "notaccept",
-              "mesgtoobig", "exceedlimit", "speeding", "filtered"})
+              "mesgtoobig", "exceedlimit", "speeding", "filtered", "suspend"})
             if (words == other) return std::string(words);
         return std::string(decisive);
     }
     std::string reason;
-    if (int rule = rule_phrases().best(diagnostic); rule >= 0) reason = kRules[rule].reason;
+    bool stock_text = false;
+    if (int rule = rule_phrases().best(diagnostic); rule >= 0) {
+        reason = kRules[rule].reason;
+        stock_text = kRules[rule].stock_text;
+    }
     if (reason.empty() && gave_up_after_attempts(diagnostic)) reason = "expired";
     if (reason == "userunknown" && names_missing_domain(diagnostic)) reason = "hostunknown";
     // Refused at connection time: the client was blocked, whatever the words.
@@ -699,6 +714,13 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
                                      (status.empty() || undefined_detail(status) ||
                                       status.starts_with("5.2.") || status.starts_with("5.7.")))))
         return "filtered";
+    // A status of X.2.X is about the state of a mailbox that exists (disabled, full,
+    // over a limit, RFC 3463): the stock "mailbox unavailable" under it is no missing
+    // mailbox (an explicit "user unknown" still is).
+    if (stock_text && mailbox_state_status(status)) {
+        std::string_view by_status = reason_from_status(status);
+        return std::string(by_status.empty() ? "filtered" : by_status);
+    }
     // Failures in answer to MAIL FROM are about the sender.
     if (command == "MAIL" && (reason.empty() || reason == "userunknown" || reason == "hostunknown"))
         return "rejected";

@@ -570,3 +570,26 @@ TEST(BounceReasons, MissingMailboxWordingAtRcpt) {
         EXPECT_TRUE(c.recipients[0].hard) << reply;
     }
 }
+
+TEST(BounceReasons, SuspendedAccountUnderAStatusAboutTheAddress) {
+    // The account exists and may come back: the words are more precise than 5.1.1.
+    std::string r = bounce_reason("5.1.1", "550", "550 Mailbox currently suspended, try later");
+    EXPECT_EQ(r, "suspend");
+    EXPECT_FALSE(is_hard_bounce(r, "550", "5.1.1"));
+    EXPECT_EQ(bounce_reason("5.1.1", "550", "550 5.1.1 User unknown"), "userunknown");
+}
+
+TEST(BounceReasons, StockMailboxUnavailableTextUnderAMailboxStateStatus) {
+    // "Mailbox unavailable" is RFC 5321's text for any 550; under X.2.X (the state of
+    // an existing mailbox) it is no missing mailbox.
+    std::string stock = "550 5.2.1 Mailbox not available";
+    EXPECT_EQ(bounce_reason("5.2.1", "550", stock, "RCPT"), "filtered");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.2.1", "550", stock, "RCPT"), "550", "5.2.1"));
+    // Explicit words keep their meaning under X.2.X, and the stock text alone in
+    // answer to RCPT still reads as a missing mailbox.
+    EXPECT_EQ(bounce_reason("5.2.1", "550", "550 5.2.1 <bob@rcpt.example>... User Unknown", "RCPT"),
+              "userunknown");
+    EXPECT_EQ(
+        bounce_reason("", "550", "550 Requested action not taken: mailbox unavailable", "RCPT"),
+        "userunknown");
+}
