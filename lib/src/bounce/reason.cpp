@@ -654,7 +654,10 @@ std::string smtp_command_of(std::string_view t) {
         for (std::string_view p :
              {"in reply to rcpt to", "after rcpt to", "did not like our rcpt to", "[rcpt_to]",
               "rcpt to command", "rcpt to response", "rcpt to:<", "rcpt to: <", "rcpt command",
-              "does not like recipient", "smtp command rcpt", "smtp command: rcpt"})
+              "does not like recipient", "smtp command rcpt", "smtp command: rcpt",
+              // Gmail's older notices number the SMTP state of the reply they quote;
+              // 14 is the answer to RCPT TO ("User unknown", "Mailbox full").
+              "(state 14)"})
             s.add(kRcpt, p);
         for (std::string_view p :
              {"in reply to mail from", "after mail from", "[mail_from]", "sender was rejected",

@@ -593,3 +593,33 @@ TEST(BounceReasons, StockMailboxUnavailableTextUnderAMailboxStateStatus) {
         bounce_reason("", "550", "550 Requested action not taken: mailbox unavailable", "RCPT"),
         "userunknown");
 }
+
+TEST(BounceReasons, GmailStateNumberNamesTheCommand) {
+    // Gmail's older notices: "(state 14)" marks the remote server's answer to RCPT TO.
+    std::string msg =
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "To: alice@sender.example\n"
+        "Subject: Delivery Status Notification (Failure)\n"
+        "\n"
+        "Delivery to the following recipient failed permanently:\n"
+        "\n"
+        "     bob@rcpt.example\n"
+        "\n"
+        "Technical details of permanent failure:\n"
+        "Google tried to deliver your message, but it was rejected by the recipient domain. "
+        "The error that the other server returned was: 550 550 Unknown recipient bob (state 14).\n"
+        "\n"
+        "   ----- Original message -----\n"
+        "\n"
+        "From: alice@sender.example\n"
+        "To: bob@rcpt.example\n"
+        "Subject: hello\n"
+        "\n"
+        "hi\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+    EXPECT_EQ(smtp_command_of("550 550 Mailbox full (state 14)."), "RCPT");
+}
