@@ -82,8 +82,11 @@ bool is_autoreply(const HeaderList& h, std::string_view subject, std::string_vie
     for (std::string_view v : kVacationSubjects)
         if (s.find(v) != std::string::npos) return true;
     if (precedence == "bulk" || precedence == "junk") {
-        // Only with a reply-style subject: newsletters say "bulk" too.
+        // Only with a reply-style subject: newsletters say "bulk" too...
         if (s.starts_with("re:") || s.find("auto") != std::string::npos) return true;
+        // ... or with the null envelope sender, which newsletters never use (their
+        // bounces must reach them) and auto-responders should (RFC 3834 §3.3).
+        if (text::trim(h.get("Return-Path")) == "<>") return true;
     }
     return false;
 }

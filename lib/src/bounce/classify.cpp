@@ -42,6 +42,13 @@ bool is_delivery_report(const MimeEntity& e) {
 Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
                                bool enclosed);
 
+// A 4xx/5xx reply code or status anywhere in the text.
+bool quotes_failure_code(std::string_view text) {
+    std::string reply = find_reply_code(text);
+    std::string status = find_last_status_code(text);
+    return (!reply.empty() && reply[0] != '2') || (!status.empty() && status[0] != '2');
+}
+
 }  // namespace
 
 Classification BounceClassifier::classify(std::string_view message,
@@ -82,6 +89,15 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     for (const auto& a : detail::header_addresses(h.get("From"))) ctx.exclude.push_back(a);
 
     std::string report_type = ascii_lower(root.content_type.param("report-type"));
+    bool system_sender = from_system_address(h);
+
+    // 0. Challenge/response systems (Boxbe, TMDA, ...) ask the sender to confirm; some
+    // wrap that request in a delivery report with "Action: failed". It is no bounce,
+    // whatever its structure says; a mailer-daemon's report never is a challenge.
+    if (!system_sender && !enclosed && detail::is_challenge(h, subject, notice_only)) {
+        out.kind = MessageKind::challenge;
+        return out;
+    }
 
     // 1. Feedback reports (ARF, and Hotmail's "complaint about message" form).
     bool hotmail_complaint =
@@ -153,7 +169,6 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         detail::parse_ses_json(notice_only, out);
 
     // 4. Vendor text.
-    bool system_sender = from_system_address(h);
     bool looks_bounce = system_sender || bounce_subject(subject) || h.has("X-Failed-Recipients") ||
                         ((has_inline || parts.original) && bounce_body(notice_only));
     if (out.kind == MessageKind::none || (out.kind == MessageKind::dsn && out.recipients.empty())) {
@@ -202,6 +217,12 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
             auto to = detail::header_addresses(oh.get("To"));
             if (to.size() == 1) found.push_back({to.front(), ""});
         }
+        // Only the subject says "bounce" (no daemon sender, no failed-recipients header,
+        // no returned message): spam and phishing dress up so. A real notice then still
+        // quotes a server's failure, a reply or status code.
+        bool subject_only = !system_sender && !h.has("X-Failed-Recipients") && !has_inline &&
+                            !parts.original && orphans.empty() && out.kind == MessageKind::none;
+        if (subject_only && !found.empty() && !quotes_failure_code(notice_only)) found.clear();
         if (!found.empty()) {
             out.kind = MessageKind::dsn;
             for (auto& t : found) {
@@ -263,11 +284,9 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         }
     }
 
-    // 5. Challenges and auto-replies.
+    // 5. Auto-replies.
     if (out.kind == MessageKind::none && !system_sender) {
-        if (detail::is_challenge(h, subject, notice_only)) {
-            out.kind = MessageKind::challenge;
-        } else if (detail::is_autoreply(h, subject, notice_only)) {
+        if (detail::is_autoreply(h, subject, notice_only)) {
             out.kind = MessageKind::autoreply;
             for (const auto& a : detail::header_addresses(h.get("From"))) out.about.push_back(a);
         }
