@@ -18,9 +18,36 @@ namespace backstop::cli {
 
 namespace {
 
+// A JSON string. Bytes that are not valid UTF-8 become U+FFFD so the output is
+// valid JSON (one pass, no copy of the text).
 void json_string(std::string& out, std::string_view s) {
     out.push_back('"');
-    for (unsigned char c : s) {
+    for (std::size_t i = 0; i < s.size();) {
+        // Printable ASCII other than '"' and '\\' is copied in runs.
+        std::size_t run = i;
+        while (run < s.size()) {
+            auto r = static_cast<unsigned char>(s[run]);
+            if (r < 0x20 || r >= 0x7f || r == '"' || r == '\\') break;
+            ++run;
+        }
+        out.append(s.substr(i, run - i));
+        i = run;
+        if (i >= s.size()) break;
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            std::size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+            bool ok = n > 0 && i + n <= s.size();
+            for (std::size_t k = 1; ok && k < n; ++k)
+                ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+            if (ok) {
+                out.append(s.substr(i, n));
+                i += n;
+            } else {
+                out += "\xEF\xBF\xBD";
+                ++i;
+            }
+            continue;
+        }
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -46,6 +73,7 @@ void json_string(std::string& out, std::string_view s) {
                     out.push_back(static_cast<char>(c));
                 }
         }
+        ++i;
     }
     out.push_back('"');
 }
@@ -60,36 +88,11 @@ void field(std::string& out, bool& first, std::string_view name, std::string_vie
     json_string(out, value);
 }
 
-// Bytes that are not valid UTF-8 become U+FFFD so the output is valid JSON.
-std::string valid_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80         ? 1
-                        : (c >> 5) == 6  ? 2
-                        : (c >> 4) == 14 ? 3
-                        : (c >> 3) == 30 ? 4
-                                         : 0;
-        bool ok = n > 0 && i + n <= s.size();
-        for (std::size_t k = 1; ok && k < n; ++k)
-            ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-        if (ok) {
-            out.append(s.substr(i, n));
-            i += n;
-        } else {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        }
-    }
-    return out;
-}
-
 // Appends the JSON object for one file to 'out'.
 void to_json(std::string& out, std::string_view file, const Classification& c, bool checked) {
     out += "{";
     bool first = true;
-    field(out, first, "file", valid_utf8(file));
+    field(out, first, "file", file);
     field(out, first, "kind", to_string(c.kind));
     field(out, first, "mta", c.mta);
     out += ",\"recipients\":[";
@@ -98,13 +101,13 @@ void to_json(std::string& out, std::string_view file, const Classification& c, b
         if (i) out.push_back(',');
         out.push_back('{');
         bool f = true;
-        field(out, f, "address", valid_utf8(r.address));
+        field(out, f, "address", r.address);
         field(out, f, "status", r.status);
         field(out, f, "reply_code", r.reply_code);
         field(out, f, "action", r.action);
         field(out, f, "reason", r.reason);
         out += r.hard ? ",\"hard\":true" : ",\"hard\":false";
-        field(out, f, "diagnostic", valid_utf8(r.diagnostic));
+        field(out, f, "diagnostic", r.diagnostic);
         out.push_back('}');
     }
     out.push_back(']');
@@ -112,7 +115,7 @@ void to_json(std::string& out, std::string_view file, const Classification& c, b
         out += ",\"about\":[";
         for (std::size_t i = 0; i < c.about.size(); ++i) {
             if (i) out.push_back(',');
-            json_string(out, valid_utf8(c.about[i]));
+            json_string(out, c.about[i]);
         }
         out.push_back(']');
     }
@@ -120,17 +123,17 @@ void to_json(std::string& out, std::string_view file, const Classification& c, b
         const auto& o = c.original;
         out += ",\"original\":{";
         bool f = true;
-        field(out, f, "message_id", valid_utf8(o.message_id));
-        field(out, f, "from", valid_utf8(o.from));
-        field(out, f, "date", valid_utf8(o.date));
-        field(out, f, "envelope_sender", valid_utf8(o.envelope_sender));
+        field(out, f, "message_id", o.message_id);
+        field(out, f, "from", o.from);
+        field(out, f, "date", o.date);
+        field(out, f, "envelope_sender", o.envelope_sender);
         if (!o.received.empty()) {
             if (!f) out.push_back(',');
             f = false;
             out += "\"received\":[";
             for (std::size_t i = 0; i < o.received.size(); ++i) {
                 if (i) out.push_back(',');
-                json_string(out, valid_utf8(o.received[i]));
+                json_string(out, o.received[i]);
             }
             out.push_back(']');
         }
@@ -145,7 +148,7 @@ void to_json(std::string& out, std::string_view file, const Classification& c, b
     if (!c.verp_recipient.empty()) {
         out += ",";
         bool f = true;
-        field(out, f, "verp_recipient", valid_utf8(c.verp_recipient));
+        field(out, f, "verp_recipient", c.verp_recipient);
     }
     if (c.truncated) out += ",\"truncated\":true";
     out.push_back('}');
@@ -232,7 +235,7 @@ int cmd_classify(int argc, char** argv) {
         if (!read_all(path, data, error)) {
             out += "{";
             bool f = true;
-            field(out, f, "file", valid_utf8(path));
+            field(out, f, "file", path);
             field(out, f, "error", error);
             out += "}\n";
             status = kExitFailed;

@@ -30,7 +30,8 @@ TEST(Mime, DecodesBase64AndQuotedPrintable) {
     EXPECT_EQ(decode_base64_lenient("aGVs\nbG8="), "hello");
     EXPECT_EQ(decode_base64_lenient("aGVsbG8"), "hello");  // no padding
     EXPECT_EQ(decode_quoted_printable("caf=C3=A9 =\nsoft"), "caf\xC3\xA9 soft");
-    EXPECT_EQ(decode_quoted_printable("a=ZZb"), "a=ZZb");  // broken escape kept
+    EXPECT_EQ(decode_quoted_printable("a=ZZb"), "a=ZZb");        // broken escape kept
+    EXPECT_EQ(decode_quoted_printable("a= \t\nb=3D="), "ab==");  // blanks before a soft break
     auto m = parse_mime("Content-Transfer-Encoding: base64\n\naGVsbG8K\n");
     EXPECT_EQ(m.root.body, "hello\n");
 }
