@@ -48,15 +48,17 @@ void PhraseSet::build() {
     std::vector<std::uint32_t> order(phrases_.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids_[a] < ids_[b]; });
-    for (std::uint32_t i : order)
-        items_[fill[bucket_of(pair_of(phrases_[i][0], phrases_[i][1]))]++] = i;
+    pair_.resize(phrases_.size());
+    for (std::uint32_t i = 0; i < phrases_.size(); ++i)
+        pair_[i] = static_cast<std::uint16_t>(pair_of(phrases_[i][0], phrases_[i][1]));
+    for (std::uint32_t i : order) items_[fill[bucket_of(pair_[i])]++] = i;
 }
 
 bool PhraseSet::match_at(std::string_view text, std::size_t at, std::uint32_t phrase) const {
     const std::string& p = phrases_[phrase];
     if (at + p.size() > text.size()) return false;
-    // A bucket holds other pairs too: the first two bytes are compared as well.
-    for (std::size_t j = 0; j < p.size(); ++j)
+    // The first two bytes matched already (the caller compared the pair).
+    for (std::size_t j = 2; j < p.size(); ++j)
         if (ascii_lower(text[at + j]) != p[j]) return false;
     return true;
 }
@@ -64,15 +66,19 @@ bool PhraseSet::match_at(std::string_view text, std::size_t at, std::uint32_t ph
 int PhraseSet::best(std::string_view text) const {
     if (text.size() < 2 || start_.empty()) return -1;
     int best = -1;
+    // The pair at i slides along: each byte is lowercased once.
+    std::uint32_t next = static_cast<unsigned char>(ascii_lower(text[0]));
     for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-        std::uint32_t pair = pair_of(text[i], text[i + 1]);
+        std::uint32_t pair = (next << 8) | static_cast<unsigned char>(ascii_lower(text[i + 1]));
+        next = pair & 0xff;
         // Most positions start no phrase: one bit in an 8 KB map says so.
         if (!((pairs_[pair >> 6] >> (pair & 63)) & 1)) continue;
         std::uint32_t k = bucket_of(pair);
         for (std::uint32_t it = start_[k]; it < start_[k + 1]; ++it) {
             std::uint32_t p = items_[it];
             if (best >= 0 && ids_[p] >= best) break;
-            if (match_at(text, i, p)) {
+            // A bucket holds other pairs too.
+            if (pair_[p] == pair && match_at(text, i, p)) {
                 best = ids_[p];
                 break;
             }
@@ -84,12 +90,14 @@ int PhraseSet::best(std::string_view text) const {
 
 std::size_t PhraseSet::first_position(std::string_view text, int* id) const {
     if (text.size() < 2 || start_.empty()) return std::string_view::npos;
+    std::uint32_t next = static_cast<unsigned char>(ascii_lower(text[0]));
     for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-        std::uint32_t pair = pair_of(text[i], text[i + 1]);
+        std::uint32_t pair = (next << 8) | static_cast<unsigned char>(ascii_lower(text[i + 1]));
+        next = pair & 0xff;
         if (!((pairs_[pair >> 6] >> (pair & 63)) & 1)) continue;
         std::uint32_t k = bucket_of(pair);
         for (std::uint32_t it = start_[k]; it < start_[k + 1]; ++it) {
-            if (match_at(text, i, items_[it])) {
+            if (pair_[items_[it]] == pair && match_at(text, i, items_[it])) {
                 if (id) *id = ids_[items_[it]];
                 return i;
             }
