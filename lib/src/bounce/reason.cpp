@@ -71,7 +71,12 @@ const PhraseRule kRules[] = {
       "refused due to recipient preferences", "message filtered", "user refuses to receive"}},
     {"requireptr", {"unverifyable sending ip", "unverifiable sending ip"}},
     {"onhold", {"on hold"}},
-    {"systemerror", {"insufficient permission"}},
+    {"systemerror",
+     {"insufficient permission",
+      // Postfix: the MX points at a host that does not take the domain (a loop)
+      "loops back to myself",
+      // an ambiguous recipient name (RFC 3463's X.1.4): the directory, not the mailbox
+      "several matches found", "not unique"}},
     {"spamdetected", {"ofr_506", "mail rejete", "blacklisted url"}},
     {"blocked", {"ofr_999", "spamhaus"}},
     {"systemerror", {"ofr005_505"}},
@@ -114,6 +119,10 @@ const PhraseRule kRules[] = {
       "delivery time expired", "message expired", "could not be delivered within",
       "was not delivered within", "retry time not reached", "delivery expired", "message timed out",
       "unable to deliver in"}},
+    // The receiving server hung up on the connection (at the greeting or HELO): the
+    // client was refused, not a network fault. After the expiry wordings, since a
+    // delayed notice that says so is about the retries.
+    {"blocked", {"dropped by remote host", "connection dropped"}},
     {"systemerror",
      {"unable to contact ldap", "service currently unavailable", "transaction failed",
       "queue file write error", "internal system error", "could not load drd"}},
@@ -383,8 +392,8 @@ const PhraseRule kRules[] = {
       "past the time limit", "queue time", "deferred"}},
     {"networkerror",
      {"network", "connection reset", "connection closed", "connection lost", "lost connection",
-      "connection dropped", "unreachable", "could not connect", "couldn't connect",
-      "unable to connect", "failed to connect", "loop", "hop count", "too many hops", "resolve"}},
+      "unreachable", "could not connect", "couldn't connect", "unable to connect",
+      "failed to connect", "loop", "hop count", "too many hops", "resolve"}},
     {"systemfull", {"system full", "disk space", "queue full", "out of memory", "system storage"}},
     {"systemerror",
      {"system error", "internal error", "server error", "local error", "processing error",

@@ -623,3 +623,22 @@ TEST(BounceReasons, GmailStateNumberNamesTheCommand) {
     EXPECT_TRUE(c.recipients[0].hard);
     EXPECT_EQ(smtp_command_of("550 550 Mailbox full (state 14)."), "RCPT");
 }
+
+TEST(BounceReasons, ReceivingSideFaultsAndDroppedConnections) {
+    // A mail loop at the receiving side and an ambiguous name in its directory are
+    // that side's configuration, not the mailbox and not the network.
+    EXPECT_EQ(bounce_reason("5.0.0", "", "mail for rcpt.example loops back to myself"),
+              "systemerror");
+    EXPECT_EQ(bounce_reason("5.0.0", "",
+                            "Recipient name bob (bob@rcpt.example) not unique. Several matches "
+                            "found in the directory."),
+              "systemerror");
+    // A server that hangs up on the client refuses it.
+    EXPECT_EQ(bounce_reason("", "", "Delivery failed: connection was dropped by remote host"),
+              "blocked");
+    EXPECT_EQ(bounce_reason("", "", "Could not talk to mx.rcpt.example: connection dropped"),
+              "blocked");
+    // ... but a delayed notice that says it will retry is about the retries.
+    EXPECT_EQ(bounce_reason("", "", "Message will be retried. Connection dropped by remote host"),
+              "expired");
+}
