@@ -2,6 +2,7 @@
 // JSON), then bounce text, then challenge and auto-reply signs. A DSN often carries
 // "Auto-Submitted: auto-replied", so the auto-reply checks come last.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,28 @@ bool is_delivery_report(const MimeEntity& e) {
 
 Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
                                bool enclosed);
+
+// The one address a short null-sender notice says does not work, or nothing.
+std::optional<BounceRecipient> null_sender_refusal(const HeaderList& h, std::string_view notice,
+                                                   const detail::TextScanContext& ctx) {
+    bool null_sender =
+        text::trim(h.get("Return-Path")) == "<>" || text::trim(h.get("From")) == "<>";
+    if (!null_sender || notice.size() > 2048) return std::nullopt;
+    std::string reason = bounce_reason("", "", notice, "");
+    if (reason != "userunknown" && reason != "filtered") return std::nullopt;
+    std::vector<std::string> named;
+    for (auto& a : detail::header_addresses(notice)) {
+        bool own = std::any_of(ctx.exclude.begin(), ctx.exclude.end(),
+                               [&](const std::string& x) { return iequals(x, a); });
+        if (own || std::find(named.begin(), named.end(), a) != named.end()) continue;
+        named.push_back(std::move(a));
+    }
+    if (named.size() != 1) return std::nullopt;
+    BounceRecipient r;
+    r.address = std::move(named.front());
+    r.diagnostic = one_line(notice);
+    return r;
+}
 
 // A 4xx/5xx reply code or status anywhere in the text.
 bool quotes_failure_code(std::string_view text) {
@@ -284,7 +307,17 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         }
     }
 
-    // 5. Auto-replies.
+    // 5. A short refusal sent with the null sender ("You sent mail to a@b. That's not a
+    // valid user here."): an auto-responder used to bounce, so it may say
+    // Auto-Submitted, but its words are about an address that does not work.
+    if (out.kind == MessageKind::none && !system_sender && !enclosed) {
+        if (auto r = null_sender_refusal(h, notice_only, ctx)) {
+            out.kind = MessageKind::dsn;
+            finish_recipient(*r, "", "", true);
+            out.recipients.push_back(std::move(*r));
+        }
+    }
+    // 6. Auto-replies.
     if (out.kind == MessageKind::none && !system_sender) {
         if (detail::is_autoreply(h, subject, notice_only)) {
             out.kind = MessageKind::autoreply;

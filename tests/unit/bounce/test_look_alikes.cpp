@@ -116,3 +116,26 @@ TEST(LookAlikes, SpamWithABounceSubjectIsNone) {
     ASSERT_EQ(r.recipients.size(), 1u);
     EXPECT_EQ(r.recipients[0].address, "release@offers.example");
 }
+
+TEST(LookAlikes, NullSenderRefusalIsABounce) {
+    // An auto-responder used to refuse mail: null sender, Auto-Submitted, and words
+    // saying the address it names does not work.
+    std::string refusal =
+        "Return-Path: <>\n"
+        "From: <>\n"
+        "To: alice@sender.example\n"
+        "Auto-Submitted: auto-replied\n"
+        "\n"
+        "Your mail to bob@rcpt.example was not delivered: no such user here.\n";
+    auto c = classify(refusal);
+    ASSERT_EQ(c.kind, MessageKind::dsn) << to_string(c.kind);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+
+    // The same sender with an absence notice is an auto-reply.
+    std::string away = refusal;
+    away.replace(away.find("Your mail"), std::string::npos,
+                 "I am away until Monday; write to carol@rcpt.example meanwhile.\n");
+    EXPECT_EQ(classify(away).kind, MessageKind::autoreply);
+}
