@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <iostream>
 #include <optional>
@@ -24,12 +25,13 @@ void json_string(std::string& out, std::string_view s) {
     out.push_back('"');
     for (std::size_t i = 0; i < s.size();) {
         // Printable ASCII other than '"' and '\\' is copied in runs.
+        static constexpr auto kPlain = [] {
+            std::array<bool, 256> t{};
+            for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\';
+            return t;
+        }();
         std::size_t run = i;
-        while (run < s.size()) {
-            auto r = static_cast<unsigned char>(s[run]);
-            if (r < 0x20 || r >= 0x7f || r == '"' || r == '\\') break;
-            ++run;
-        }
+        while (run < s.size() && kPlain[static_cast<unsigned char>(s[run])]) ++run;
         out.append(s.substr(i, run - i));
         i = run;
         if (i >= s.size()) break;

@@ -267,9 +267,8 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     if (out.kind == MessageKind::none && detail::list_refusal(h, notice_only, out)) out.mta = "fml";
     // Google Groups refusals are worded in the poster's language; the reference
     // calls them all "rejected".
-    bool google_groups = out.kind == MessageKind::dsn &&
-                         text::icontains(notice_only, "groups.google.com") &&
-                         text::icontains(h.get("From"), "google");
+    bool google_groups = out.kind == MessageKind::dsn && text::icontains(h.get("From"), "google") &&
+                         text::icontains(notice_only, "groups.google.com");
     if (google_groups) {
         out.mta = "googlegroups";
         for (auto& r : out.recipients) r.reason = "rejected";

@@ -164,10 +164,9 @@ std::size_t parse_header_block(std::string_view text, HeaderList& out) {
             // Not a header: the body starts here (no blank line before it).
             return pos;
         }
-        HeaderField f;
-        f.name = std::string(trim_blank(line.substr(0, colon)));
-        f.value = std::string(trim_blank(line.substr(colon + 1)));
-        out.fields.push_back(std::move(f));
+        if (out.fields.empty()) out.fields.reserve(24);  // a bounce's headers, mostly
+        out.fields.push_back(HeaderField{std::string(trim_blank(line.substr(0, colon))),
+                                         std::string(trim_blank(line.substr(colon + 1)))});
         pos = next;
     }
     return text.size();
