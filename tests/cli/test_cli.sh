@@ -46,11 +46,13 @@ check "normalize" $'user@example.com\ntest@otherdomain.com' \
 # Co-process: the answer to the first line arrives before the second line is written
 # (30 s is a hang guard for a loaded machine, not a speed check).
 coproc CO { "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW; }
+# Bash unsets CO_PID once it has reaped the co-process, which can be before the wait.
+co_pid=$CO_PID
 echo test@otherdomain.com >&"${CO[1]}"
 read -r -t 30 line <&"${CO[0]}" || line=timeout
 check "co-process answers per line" "SRS0=vmyz=2W=otherdomain.com=test@example.com" "$line"
 exec {CO[1]}>&-
-wait "$CO_PID" || true
+wait "$co_pid" || true
 
 # Key files: missing, world-readable, empty are usage errors (2) naming the file.
 chmod 644 "$T/srs"
