@@ -94,17 +94,19 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     Parts parts;
     collect(root, parts, true);
 
-    std::string notice;
-    for (const auto& t : parts.notice) {
-        if (!notice.empty()) notice.push_back('\n');
-        notice.append(t);
+    // The text parts joined (one part, the usual case, is used as it is).
+    std::string joined;
+    for (std::size_t i = 0; parts.notice.size() > 1 && i < parts.notice.size(); ++i) {
+        if (!joined.empty()) joined.push_back('\n');
+        joined.append(parts.notice[i]);
     }
+    std::string_view notice =
+        parts.notice.size() == 1 ? parts.notice.front() : std::string_view(joined);
     // The inline original (if the notice quotes one) is not part of the notice.
     HeaderList inline_headers;
     std::size_t marker_at = std::string::npos;
     bool has_inline = inline_original(notice, inline_headers, &marker_at);
-    std::string_view notice_only =
-        std::string_view(notice).substr(0, has_inline ? marker_at : notice.size());
+    std::string_view notice_only = notice.substr(0, has_inline ? marker_at : notice.size());
 
     std::string subject = decode_header_words(h.get("Subject"));
     detail::TextScanContext ctx;
