@@ -78,6 +78,7 @@ Classification BounceClassifier::classify(std::string_view message,
                                           const ClassifyOptions& options) const {
     MimeLimits limits;
     limits.max_bytes = options.max_bytes;
+    limits.decode_other_parts = false;
     MimeMessage msg = parse_mime(message, limits);
     Classification out = classify_entity(msg.root, options, false);
     out.truncated = msg.truncated;

@@ -266,6 +266,10 @@ class Reader {
             split_multipart(body, e, depth);
             if (!e.children.empty()) return;
         }
+        if (!limits_.decode_other_parts && depth > 0 && !e.is_multipart() &&
+            !e.content_type.type.starts_with("text/") &&
+            !e.content_type.type.starts_with("message/"))
+            return;
         std::string decoded;
         if (enc == "base64")
             decoded = decode_base64_lenient(body);
