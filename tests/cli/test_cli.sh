@@ -16,6 +16,23 @@ DAY779=$((20779 * 86400))
 out=$("$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW test@otherdomain.com)
 check "srs forward vector" "SRS0=vmyz=2W=otherdomain.com=test@example.com" "$out"
 
+# Option forms: after the arguments, --name=value, an abbreviated long name (Boost's
+# guessing), and "--" before an argument that starts with a dash.
+check "options after arguments" "$out" \
+    "$("$B" srs forward test@otherdomain.com --time $NOW --srs-domain example.com --secrets "$T/srs")"
+check "--name=value" "$out" \
+    "$("$B" srs forward --secrets="$T/srs" --srs-domain=example.com --time=$NOW test@otherdomain.com)"
+check "abbreviated long name" "$out" \
+    "$("$B" srs forward --secret "$T/srs" --srs-dom example.com --time $NOW test@otherdomain.com)"
+set +e
+"$B" srs forward --s "$T/srs" test@otherdomain.com >/dev/null 2>"$T/err"
+rc=$?
+set -e
+check "ambiguous option is a usage error" 2 $rc
+check "ambiguous option named" "1" "$(grep -c "option '--s' is ambiguous" "$T/err")"
+check "-- ends the options" '{"file":"-x","error":"cannot open file"}' \
+    "$("$B" classify -- -x 2>/dev/null || true)"
+
 # stdin: one answer line per input line, in order, failures as empty lines.
 set +e
 out=$(printf 'SRS0=XjO9=2V=otherdomain.com=test@example.com\nSRS0=FAKE=2V=otherdomain.com=test@example.com\nsrs0=xjo9=2v=otherdomain.com=test@example.com\n' |
@@ -46,11 +63,13 @@ check "normalize" $'user@example.com\ntest@otherdomain.com' \
 # Co-process: the answer to the first line arrives before the second line is written
 # (30 s is a hang guard for a loaded machine, not a speed check).
 coproc CO { "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW; }
+# Bash unsets CO_PID once it has reaped the co-process, which can be before the wait.
+co_pid=$CO_PID
 echo test@otherdomain.com >&"${CO[1]}"
 read -r -t 30 line <&"${CO[0]}" || line=timeout
 check "co-process answers per line" "SRS0=vmyz=2W=otherdomain.com=test@example.com" "$line"
 exec {CO[1]}>&-
-wait "$CO_PID" || true
+wait "$co_pid" || true
 
 # Key files: missing, world-readable, empty are usage errors (2) naming the file.
 chmod 644 "$T/srs"

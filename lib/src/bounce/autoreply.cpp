@@ -5,6 +5,7 @@
 
 #include "bounce_internal.hpp"
 #include "mime_text.hpp"
+#include "phrase_set.hpp"
 
 namespace backstop::detail {
 
@@ -82,8 +83,11 @@ bool is_autoreply(const HeaderList& h, std::string_view subject, std::string_vie
     for (std::string_view v : kVacationSubjects)
         if (s.find(v) != std::string::npos) return true;
     if (precedence == "bulk" || precedence == "junk") {
-        // Only with a reply-style subject: newsletters say "bulk" too.
+        // Only with a reply-style subject: newsletters say "bulk" too...
         if (s.starts_with("re:") || s.find("auto") != std::string::npos) return true;
+        // ... or with the null envelope sender, which newsletters never use (their
+        // bounces must reach them) and auto-responders should (RFC 3834 §3.3).
+        if (text::trim(h.get("Return-Path")) == "<>") return true;
     }
     return false;
 }
@@ -99,10 +103,14 @@ bool is_challenge(const HeaderList& h, std::string_view subject, std::string_vie
         s.find("verify your email") != std::string::npos ||
         s.find("request for verification") != std::string::npos)
         return true;
-    std::string_view head = body.substr(0, std::min<std::size_t>(body.size(), 4096));
-    for (std::string_view p : kChallengePhrases)
-        if (text::icontains(head, p)) return true;
-    return false;
+    // Every message not from a mail server is asked this: the phrases in one pass.
+    static const PhraseSet phrases = [] {
+        PhraseSet set;
+        for (std::string_view p : kChallengePhrases) set.add(0, p);
+        set.build();
+        return set;
+    }();
+    return phrases.best(body.substr(0, std::min<std::size_t>(body.size(), 4096))) >= 0;
 }
 
 }  // namespace backstop::detail

@@ -275,16 +275,20 @@ bool excluded(const TextScanContext& ctx, std::string_view address) {
 std::string one_line(std::string_view s, std::size_t max) {
     std::string out;
     out.reserve(std::min(s.size(), max));
-    bool space = false;
-    for (char c : s) {
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            space = !out.empty();
-            continue;
-        }
-        if (space) out.push_back(' ');
-        space = false;
+    auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    std::size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && blank(s[i])) ++i;
+        if (i >= s.size()) break;
+        std::size_t run = i;
+        while (run < s.size() && !blank(s[run])) ++run;
+        // Words are joined by one space; the text stops at max bytes.
+        if (!out.empty()) out.push_back(' ');
         if (out.size() >= max) break;
-        out.push_back(c);
+        std::size_t take = std::min(run - i, max - out.size());
+        out.append(s.substr(i, take));
+        if (take < run - i) break;
+        i = run;
     }
     return out;
 }

@@ -2,6 +2,7 @@
 // JSON), then bounce text, then challenge and auto-reply signs. A DSN often carries
 // "Auto-Submitted: auto-replied", so the auto-reply checks come last.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,12 +43,42 @@ bool is_delivery_report(const MimeEntity& e) {
 Classification classify_entity(const MimeEntity& root, const ClassifyOptions& options,
                                bool enclosed);
 
+// The one address a short null-sender notice says does not work, or nothing.
+std::optional<BounceRecipient> null_sender_refusal(const HeaderList& h, std::string_view notice,
+                                                   const detail::TextScanContext& ctx) {
+    bool null_sender =
+        text::trim(h.get("Return-Path")) == "<>" || text::trim(h.get("From")) == "<>";
+    if (!null_sender || notice.size() > 2048) return std::nullopt;
+    std::string reason = bounce_reason("", "", notice, "");
+    if (reason != "userunknown" && reason != "filtered") return std::nullopt;
+    std::vector<std::string> named;
+    for (auto& a : detail::header_addresses(notice)) {
+        bool own = std::any_of(ctx.exclude.begin(), ctx.exclude.end(),
+                               [&](const std::string& x) { return iequals(x, a); });
+        if (own || std::find(named.begin(), named.end(), a) != named.end()) continue;
+        named.push_back(std::move(a));
+    }
+    if (named.size() != 1) return std::nullopt;
+    BounceRecipient r;
+    r.address = std::move(named.front());
+    r.diagnostic = one_line(notice);
+    return r;
+}
+
+// A 4xx/5xx reply code or status anywhere in the text.
+bool quotes_failure_code(std::string_view text) {
+    std::string reply = find_reply_code(text);
+    std::string status = find_last_status_code(text);
+    return (!reply.empty() && reply[0] != '2') || (!status.empty() && status[0] != '2');
+}
+
 }  // namespace
 
 Classification BounceClassifier::classify(std::string_view message,
                                           const ClassifyOptions& options) const {
     MimeLimits limits;
     limits.max_bytes = options.max_bytes;
+    limits.decode_other_parts = false;
     MimeMessage msg = parse_mime(message, limits);
     Classification out = classify_entity(msg.root, options, false);
     out.truncated = msg.truncated;
@@ -64,17 +95,19 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     Parts parts;
     collect(root, parts, true);
 
-    std::string notice;
-    for (const auto& t : parts.notice) {
-        if (!notice.empty()) notice.push_back('\n');
-        notice.append(t);
+    // The text parts joined (one part, the usual case, is used as it is).
+    std::string joined;
+    for (std::size_t i = 0; parts.notice.size() > 1 && i < parts.notice.size(); ++i) {
+        if (!joined.empty()) joined.push_back('\n');
+        joined.append(parts.notice[i]);
     }
+    std::string_view notice =
+        parts.notice.size() == 1 ? parts.notice.front() : std::string_view(joined);
     // The inline original (if the notice quotes one) is not part of the notice.
     HeaderList inline_headers;
     std::size_t marker_at = std::string::npos;
     bool has_inline = inline_original(notice, inline_headers, &marker_at);
-    std::string_view notice_only =
-        std::string_view(notice).substr(0, has_inline ? marker_at : notice.size());
+    std::string_view notice_only = notice.substr(0, has_inline ? marker_at : notice.size());
 
     std::string subject = decode_header_words(h.get("Subject"));
     detail::TextScanContext ctx;
@@ -82,6 +115,15 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     for (const auto& a : detail::header_addresses(h.get("From"))) ctx.exclude.push_back(a);
 
     std::string report_type = ascii_lower(root.content_type.param("report-type"));
+    bool system_sender = from_system_address(h);
+
+    // 0. Challenge/response systems (Boxbe, TMDA, ...) ask the sender to confirm; some
+    // wrap that request in a delivery report with "Action: failed". It is no bounce,
+    // whatever its structure says; a mailer-daemon's report never is a challenge.
+    if (!system_sender && !enclosed && detail::is_challenge(h, subject, notice_only)) {
+        out.kind = MessageKind::challenge;
+        return out;
+    }
 
     // 1. Feedback reports (ARF, and Hotmail's "complaint about message" form).
     bool hotmail_complaint =
@@ -153,7 +195,6 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         detail::parse_ses_json(notice_only, out);
 
     // 4. Vendor text.
-    bool system_sender = from_system_address(h);
     bool looks_bounce = system_sender || bounce_subject(subject) || h.has("X-Failed-Recipients") ||
                         ((has_inline || parts.original) && bounce_body(notice_only));
     if (out.kind == MessageKind::none || (out.kind == MessageKind::dsn && out.recipients.empty())) {
@@ -202,6 +243,12 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
             auto to = detail::header_addresses(oh.get("To"));
             if (to.size() == 1) found.push_back({to.front(), ""});
         }
+        // Only the subject says "bounce" (no daemon sender, no failed-recipients header,
+        // no returned message): spam and phishing dress up so. A real notice then still
+        // quotes a server's failure, a reply or status code.
+        bool subject_only = !system_sender && !h.has("X-Failed-Recipients") && !has_inline &&
+                            !parts.original && orphans.empty() && out.kind == MessageKind::none;
+        if (subject_only && !found.empty() && !quotes_failure_code(notice_only)) found.clear();
         if (!found.empty()) {
             out.kind = MessageKind::dsn;
             for (auto& t : found) {
@@ -223,9 +270,8 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
     if (out.kind == MessageKind::none && detail::list_refusal(h, notice_only, out)) out.mta = "fml";
     // Google Groups refusals are worded in the poster's language; the reference
     // calls them all "rejected".
-    bool google_groups = out.kind == MessageKind::dsn &&
-                         text::icontains(notice_only, "groups.google.com") &&
-                         text::icontains(h.get("From"), "google");
+    bool google_groups = out.kind == MessageKind::dsn && text::icontains(h.get("From"), "google") &&
+                         text::icontains(notice_only, "groups.google.com");
     if (google_groups) {
         out.mta = "googlegroups";
         for (auto& r : out.recipients) r.reason = "rejected";
@@ -263,11 +309,19 @@ Classification classify_entity(const MimeEntity& root, const ClassifyOptions& op
         }
     }
 
-    // 5. Challenges and auto-replies.
+    // 5. A short refusal sent with the null sender ("You sent mail to a@b. That's not a
+    // valid user here."): an auto-responder used to bounce, so it may say
+    // Auto-Submitted, but its words are about an address that does not work.
+    if (out.kind == MessageKind::none && !system_sender && !enclosed) {
+        if (auto r = null_sender_refusal(h, notice_only, ctx)) {
+            out.kind = MessageKind::dsn;
+            finish_recipient(*r, "", "", true);
+            out.recipients.push_back(std::move(*r));
+        }
+    }
+    // 6. Auto-replies.
     if (out.kind == MessageKind::none && !system_sender) {
-        if (detail::is_challenge(h, subject, notice_only)) {
-            out.kind = MessageKind::challenge;
-        } else if (detail::is_autoreply(h, subject, notice_only)) {
+        if (detail::is_autoreply(h, subject, notice_only)) {
             out.kind = MessageKind::autoreply;
             for (const auto& a : detail::header_addresses(h.get("From"))) out.about.push_back(a);
         }

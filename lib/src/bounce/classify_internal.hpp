@@ -1,6 +1,7 @@
 // The classifier's steps, shared by its source files (classify*.cpp). Private to lib/src/bounce.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,10 @@ struct Parts {
     std::vector<const MimeEntity*> dsn;    // message/delivery-status
     const MimeEntity* feedback = nullptr;  // message/feedback-report
     const MimeEntity* original = nullptr;  // the enclosed message (child of rfc822 part)
-    std::vector<std::string> notice;       // human-readable text parts, in order
+    // Human-readable text parts, in order: views of the entities' bodies, or of the
+    // text made from an HTML part (kept in html_text).
+    std::vector<std::string_view> notice;
+    std::deque<std::string> html_text;
 };
 
 // Walks the MIME tree: DSN and feedback parts, the returned original, notice text.

@@ -81,7 +81,7 @@ void collect(const MimeEntity& e, Parts& p, bool top) {
     }
     if (e.is("text/html")) {
         // HTML only when no plain text came first (Exchange sends both).
-        if (p.notice.empty()) p.notice.push_back(strip_html(e.body));
+        if (p.notice.empty()) p.notice.push_back(p.html_text.emplace_back(strip_html(e.body)));
         return;
     }
     if (e.content_type.type.starts_with("text/") || top) {

@@ -8,6 +8,7 @@
 #include "bounce_internal.hpp"
 #include "classify_internal.hpp"
 #include "mime_text.hpp"
+#include "phrase_set.hpp"
 
 namespace backstop::detail {
 
@@ -141,9 +142,17 @@ std::string detect_mta(const HeaderList& h, std::string_view notice, bool has_ds
         {"lotus domino", "domino"},
         {"this report relates to a message you sent", "rfc3464"},
     };
-    std::string lowered = ascii_lower(notice.substr(0, std::min<std::size_t>(notice.size(), 8192)));
-    for (const auto& s : kSigns)
-        if (lowered.find(s.phrase) != std::string::npos) return std::string(s.mta);
+    // All signs in one pass; the first in the list that appears wins.
+    static const PhraseSet signs = [] {
+        PhraseSet set;
+        int id = 0;
+        for (const auto& s : kSigns) set.add(id++, s.phrase);
+        set.build();
+        return set;
+    }();
+    if (int sign = signs.best(notice.substr(0, std::min<std::size_t>(notice.size(), 8192)));
+        sign >= 0)
+        return std::string(kSigns[sign].mta);
     std::string_view mailer = h.get("X-Mailer");
     if (text::icontains(mailer, "exchange")) return "exchange";
     std::string from = ascii_lower(h.get("From"));

@@ -164,10 +164,9 @@ std::size_t parse_header_block(std::string_view text, HeaderList& out) {
             // Not a header: the body starts here (no blank line before it).
             return pos;
         }
-        HeaderField f;
-        f.name = std::string(trim_blank(line.substr(0, colon)));
-        f.value = std::string(trim_blank(line.substr(colon + 1)));
-        out.fields.push_back(std::move(f));
+        if (out.fields.empty()) out.fields.reserve(24);  // a bounce's headers, mostly
+        out.fields.push_back(HeaderField{std::string(trim_blank(line.substr(0, colon))),
+                                         std::string(trim_blank(line.substr(colon + 1)))});
         pos = next;
     }
     return text.size();
@@ -210,31 +209,35 @@ std::string decode_base64_lenient(std::string_view text) {
 std::string decode_quoted_printable(std::string_view text) {
     std::string out;
     out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c != '=') {
-            out.push_back(c);
-            continue;
-        }
+    std::size_t i = 0;
+    while (i < text.size()) {
+        // Runs without '=' are copied whole.
+        const void* eq = std::memchr(text.data() + i, '=', text.size() - i);
+        std::size_t at =
+            eq ? static_cast<std::size_t>(static_cast<const char*>(eq) - text.data()) : text.size();
+        out.append(text.substr(i, at - i));
+        if (at >= text.size()) break;
+        i = at;
         if (i + 1 < text.size() && text[i + 1] == '\n') {  // soft line break
-            ++i;
+            i += 2;
             continue;
         }
         if (i + 2 < text.size() && text::hex_value(text[i + 1]) >= 0 &&
             text::hex_value(text[i + 2]) >= 0) {
             out.push_back(static_cast<char>(text::hex_value(text[i + 1]) * 16 +
                                             text::hex_value(text[i + 2])));
-            i += 2;
+            i += 3;
             continue;
         }
         // "=  \n": a soft break with trailing blanks
         std::size_t j = i + 1;
         while (j < text.size() && is_blank(text[j])) ++j;
         if (j < text.size() && text[j] == '\n') {
-            i = j;
+            i = j + 1;
             continue;
         }
-        out.push_back(c);
+        out.push_back('=');
+        ++i;
     }
     return out;
 }
@@ -263,6 +266,10 @@ class Reader {
             split_multipart(body, e, depth);
             if (!e.children.empty()) return;
         }
+        if (!limits_.decode_other_parts && depth > 0 && !e.is_multipart() &&
+            !e.content_type.type.starts_with("text/") &&
+            !e.content_type.type.starts_with("message/"))
+            return;
         std::string decoded;
         if (enc == "base64")
             decoded = decode_base64_lenient(body);

@@ -2,6 +2,7 @@
 // knows the charset, the raw bytes where it does not.
 #include <iconv.h>
 
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -10,22 +11,69 @@
 
 namespace backstop {
 
-namespace {}  // namespace
+namespace {
+
+// Conversion descriptors kept open per thread, a few charsets at a time. Opening and
+// closing one per conversion made glibc load and unload the charset's gconv module
+// each time (dlopen, dlclose, a TLB flush), which cost more than classifying the
+// message. Only a cache: the conversion is the same with or without it.
+class IconvCache {
+  public:
+    IconvCache() = default;
+    IconvCache(const IconvCache&) = delete;
+    IconvCache& operator=(const IconvCache&) = delete;
+    ~IconvCache() {
+        for (auto& e : entries_)
+            if (e.cd != kNone) iconv_close(e.cd);
+    }
+
+    // An open descriptor from 'charset' to UTF-8 in its initial state, or kNone when
+    // iconv does not know the charset.
+    iconv_t get(const std::string& charset) {
+        for (auto& e : entries_) {
+            if (e.cd != kNone && e.charset == charset) {
+                iconv(e.cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+                return e.cd;
+            }
+        }
+        iconv_t cd = iconv_open("UTF-8", charset.c_str());
+        if (cd == kNone) return kNone;
+        Entry& slot = entries_[next_];
+        next_ = (next_ + 1) % kSize;
+        if (slot.cd != kNone) iconv_close(slot.cd);
+        slot.charset = charset;
+        slot.cd = cd;
+        return cd;
+    }
+
+    static inline const iconv_t kNone = reinterpret_cast<iconv_t>(-1);
+
+  private:
+    static constexpr std::size_t kSize = 8;
+    struct Entry {
+        std::string charset;
+        iconv_t cd = kNone;
+    };
+    std::array<Entry, kSize> entries_;
+    std::size_t next_ = 0;
+};
+
+}  // namespace
 
 std::string convert_to_utf8(std::string_view charset, std::string bytes) {
     std::string cs = ascii_lower(charset);
     if (std::size_t star = cs.find('*'); star != std::string::npos)
         cs.resize(star);  // RFC 2231 lang
     if (cs == "utf-8" || cs == "us-ascii" || cs == "utf8" || cs.empty()) return bytes;
-    iconv_t cd = iconv_open("UTF-8", cs.c_str());
-    if (cd == reinterpret_cast<iconv_t>(-1)) return bytes;
+    thread_local IconvCache cache;
+    iconv_t cd = cache.get(cs);
+    if (cd == IconvCache::kNone) return bytes;
     std::string out(bytes.size() * 4 + 16, '\0');
     char* in = bytes.data();
     std::size_t in_left = bytes.size();
     char* o = out.data();
     std::size_t out_left = out.size();
     std::size_t rc = iconv(cd, &in, &in_left, &o, &out_left);
-    iconv_close(cd);
     if (rc == static_cast<std::size_t>(-1)) return bytes;
     out.resize(out.size() - out_left);
     return out;

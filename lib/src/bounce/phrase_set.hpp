@@ -1,5 +1,6 @@
-// Many short phrases searched in one pass: a table keyed by the first two
-// (lowercased) bytes lists the phrases that can start there. Matching hundreds of
+// Many short phrases searched in one pass: a bit map of the (lowercased) first two
+// bytes of every phrase skips the positions where none starts, and a table keyed by
+// a hash of those two bytes lists the phrases that can start there. Matching hundreds of
 // bounce phrases this way costs one walk over the text instead of one per phrase.
 #pragma once
 
@@ -27,7 +28,9 @@ class PhraseSet {
     bool match_at(std::string_view text, std::size_t at, std::uint32_t phrase) const;
     std::vector<std::string> phrases_;
     std::vector<int> ids_;
-    std::vector<std::uint32_t> start_;  // 65537 offsets into items_, by 2-byte key
+    std::vector<std::uint16_t> pair_;   // each phrase's lowercased first two bytes
+    std::vector<std::uint32_t> start_;  // offsets into items_, by bucket (+1 at the end)
+    std::vector<std::uint64_t> pairs_;  // bit per lowercased first-two-byte pair in use
     std::vector<std::uint32_t> items_;
 };
 

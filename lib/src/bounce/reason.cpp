@@ -19,12 +19,18 @@ namespace {
 struct PhraseRule {
     std::string_view reason;
     std::initializer_list<std::string_view> phrases;  // lowercase substrings
+    // RFC 5321's stock text for a reply code, which servers send for any refusal
+    // of that kind: it names no failure of its own.
+    bool stock_text = false;
 };
 
 // Checked in this order; the first rule with a matching phrase wins.
 const PhraseRule kRules[] = {
     // Explicit verdicts first: they name the reason outright.
-    {"spamdetected", {"scored as spam", "rejected due to spam", "spam classification"}},
+    {"spamdetected",
+     {"scored as spam", "rejected due to spam", "spam classification",
+      // content verdicts: spam patterns, URI blocklists (links in the message)
+      "spam pattern", "spam content", "uribl", "surbl"}},
     {"authfailure",
      {"spf check failed",
       "spf fail",
@@ -65,7 +71,12 @@ const PhraseRule kRules[] = {
       "refused due to recipient preferences", "message filtered", "user refuses to receive"}},
     {"requireptr", {"unverifyable sending ip", "unverifiable sending ip"}},
     {"onhold", {"on hold"}},
-    {"systemerror", {"insufficient permission"}},
+    {"systemerror",
+     {"insufficient permission",
+      // Postfix: the MX points at a host that does not take the domain (a loop)
+      "loops back to myself",
+      // an ambiguous recipient name (RFC 3463's X.1.4): the directory, not the mailbox
+      "several matches found", "not unique"}},
     {"spamdetected", {"ofr_506", "mail rejete", "blacklisted url"}},
     {"blocked", {"ofr_999", "spamhaus"}},
     {"systemerror", {"ofr005_505"}},
@@ -81,7 +92,9 @@ const PhraseRule kRules[] = {
      {"host or domain name not found", "account or domain may not exist", "dns lookup failure"}},
     {"notaccept", {"doesn't receive email", "does not receive email"}},
     {"mailboxfull",
-     {"mailbox is full", "mailbox full", "mailbox exceeds allowed size", "over quota"}},
+     {"mailbox is full", "mailbox full", "mailbox exceeds allowed size", "over quota",
+      // before mesgtoobig's "size limit": the mailbox's size, not the message's
+      "mailbox size limit"}},
     {"suspend", {"temporary locked", "temporarily locked"}},
     {"contenterror", {"duplicate header"}},
     {"norelaying", {"email address is not verified"}},
@@ -106,6 +119,10 @@ const PhraseRule kRules[] = {
       "delivery time expired", "message expired", "could not be delivered within",
       "was not delivered within", "retry time not reached", "delivery expired", "message timed out",
       "unable to deliver in"}},
+    // The receiving server hung up on the connection (at the greeting or HELO): the
+    // client was refused, not a network fault. After the expiry wordings, since a
+    // delayed notice that says so is about the retries.
+    {"blocked", {"dropped by remote host", "connection dropped"}},
     {"systemerror",
      {"unable to contact ldap", "service currently unavailable", "transaction failed",
       "queue file write error", "internal system error", "could not load drd"}},
@@ -116,7 +133,10 @@ const PhraseRule kRules[] = {
     {"securityerror",
      {"unauthenticated senders not allowed", "turn on smtp authentication",
       "authentication required", "delivery not authorized", "must authenticate"}},
-    {"norelaying", {"not configured to relay", "relay access denied", "relaying denied"}},
+    {"norelaying",
+     {"not configured to relay", "relay access denied", "relaying denied", "as a relay",
+      // qmail: the domain is not one this server accepts mail for
+      "allowed rcpthosts"}},
     {"blocked",
      {"blocked using", "client host blocked", "not accepting connections", "invalid ip for sending",
       "blocked - see", "dnsbl", "blacklisted by", "has been blacklisted", "ip blocked", "rbl"}},
@@ -140,7 +160,8 @@ const PhraseRule kRules[] = {
      {"message too large", "message is too large", "message size exceeds", "message too big",
       "exceeds size limit", "size limit", "mail size", "message exceeds", "size exceeds",
       "message file too big", "too big for", "message length exceeds", "line too long",
-      "exceeded maximum message size", "maximum message size", "line limit exceeded"}},
+      "exceeded maximum message size", "maximum message size", "line limit exceeded",
+      "max message size", "message size exceeded"}},
     {"mailboxfull",
      {"mailbox full",
       "mailbox is full",
@@ -172,7 +193,9 @@ const PhraseRule kRules[] = {
       "no space left",
       "mailbox overfull",
       "mail box full",
-      "out of space"}},
+      "out of space",
+      "not have enough space",
+      "has too many messages"}},
     {"exceedlimit",
      {"exceeded the maximum", "exceeds the limit", "limit exceeded", "exceed limit"}},
     {"hasmoved", {"has been replaced by", "has moved", "no longer valid, please use"}},
@@ -252,8 +275,10 @@ const PhraseRule kRules[] = {
       "invalid recipient",
       "recipient not found",
       "no mailbox",
-      "mailbox unavailable",
-      "mailbox not available",
+      "no mail box",
+      "mail-box not found",
+      "bad_recipient",
+      "not an active address",
       "unknown local part",
       "unknown address",
       "address unknown",
@@ -274,7 +299,6 @@ const PhraseRule kRules[] = {
       "address invalid",
       "unknown mailbox",
       "this user doesn't",
-      "mailbox is unavailable",
       "user doesn't exist",
       "no valid recipients",
       "non-existent",
@@ -287,7 +311,6 @@ const PhraseRule kRules[] = {
       "no such local user",
       "not listed",
       "unknown or invalid",
-      "that domain isn't in my list",
       "does not have an account",
       "email account that you tried to reach",
       "utilisateur inconnu",
@@ -311,10 +334,15 @@ const PhraseRule kRules[] = {
       "recipient's email",
       "failed: recipient",
       "is disabled in this domain"}},
+    // "550 Requested action not taken: mailbox unavailable" (RFC 5321 §4.2.3) is said
+    // of missing mailboxes and of policy refusals alike.
+    {"userunknown",
+     {"mailbox unavailable", "mailbox not available", "mailbox is unavailable"},
+     true},
     {"spamdetected",
      {"spam", "junk mail", "unsolicited", "bulk mail", "content filter rejection",
       "message content rejected", "rejected as bulk", "classified as junk", "scored too high",
-      "uce", "message looks like", "detected as spam"}},
+      "uce", "message looks like", "detected as spam", "bulk email", "mass mailer"}},
     {"blocked",
      {"blacklist",
       "blocklist",
@@ -364,8 +392,8 @@ const PhraseRule kRules[] = {
       "past the time limit", "queue time", "deferred"}},
     {"networkerror",
      {"network", "connection reset", "connection closed", "connection lost", "lost connection",
-      "connection dropped", "unreachable", "could not connect", "couldn't connect",
-      "unable to connect", "failed to connect", "loop", "hop count", "too many hops", "resolve"}},
+      "unreachable", "could not connect", "couldn't connect", "unable to connect",
+      "failed to connect", "loop", "hop count", "too many hops", "resolve"}},
     {"systemfull", {"system full", "disk space", "queue full", "out of memory", "system storage"}},
     {"systemerror",
      {"system error", "internal error", "server error", "local error", "processing error",
@@ -567,6 +595,11 @@ bool userunknown_at_data(std::string_view diagnostic) {
     return text::icontains(diagnostic, "delivery error: dd ");
 }
 
+// "5.2.1": X.2.X, the mailbox's state.
+bool mailbox_state_status(std::string_view status) {
+    return status.size() >= 5 && status.substr(1, 3) == ".2.";
+}
+
 // "5.0.0", "4.0.0": the class and nothing else.
 bool undefined_detail(std::string_view status) {
     return status.size() == 5 && status.substr(1) == ".0.0";
@@ -630,7 +663,10 @@ std::string smtp_command_of(std::string_view t) {
         for (std::string_view p :
              {"in reply to rcpt to", "after rcpt to", "did not like our rcpt to", "[rcpt_to]",
               "rcpt to command", "rcpt to response", "rcpt to:<", "rcpt to: <", "rcpt command",
-              "does not like recipient", "smtp command rcpt", "smtp command: rcpt"})
+              "does not like recipient", "smtp command rcpt", "smtp command: rcpt",
+              // Gmail's older notices number the SMTP state of the reply they quote;
+              // 14 is the answer to RCPT TO ("User unknown", "Mailbox full").
+              "(state 14)"})
             s.add(kRcpt, p);
         for (std::string_view p :
              {"in reply to mail from", "after mail from", "[mail_from]", "sender was rejected",
@@ -663,14 +699,19 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
         // "Bad destination mailbox" unless the words name another known failure.
         int rule = rule_phrases().best(diagnostic);
         std::string_view words = rule >= 0 ? kRules[rule].reason : std::string_view();
+        // A suspended account exists: the words are more precise than the code.
         for (std::string_view other :
              {"mailboxfull", "norelaying", "blocked", "hasmoved", "rejected", "notaccept",
-              "mesgtoobig", "exceedlimit", "speeding", "filtered"})
+              "mesgtoobig", "exceedlimit", "speeding", "filtered", "suspend"})
             if (words == other) return std::string(words);
         return std::string(decisive);
     }
     std::string reason;
-    if (int rule = rule_phrases().best(diagnostic); rule >= 0) reason = kRules[rule].reason;
+    bool stock_text = false;
+    if (int rule = rule_phrases().best(diagnostic); rule >= 0) {
+        reason = kRules[rule].reason;
+        stock_text = kRules[rule].stock_text;
+    }
     if (reason.empty() && gave_up_after_attempts(diagnostic)) reason = "expired";
     if (reason == "userunknown" && names_missing_domain(diagnostic)) reason = "hostunknown";
     // Refused at connection time: the client was blocked, whatever the words.
@@ -685,6 +726,13 @@ std::string bounce_reason(std::string_view status, std::string_view reply_code,
                                      (status.empty() || undefined_detail(status) ||
                                       status.starts_with("5.2.") || status.starts_with("5.7.")))))
         return "filtered";
+    // A status of X.2.X is about the state of a mailbox that exists (disabled, full,
+    // over a limit, RFC 3463): the stock "mailbox unavailable" under it is no missing
+    // mailbox (an explicit "user unknown" still is).
+    if (stock_text && mailbox_state_status(status)) {
+        std::string_view by_status = reason_from_status(status);
+        return std::string(by_status.empty() ? "filtered" : by_status);
+    }
     // Failures in answer to MAIL FROM are about the sender.
     if (command == "MAIL" && (reason.empty() || reason == "userunknown" || reason == "hostunknown"))
         return "rejected";

@@ -511,3 +511,134 @@ TEST(BounceReasons, DocomoUnknownUserNeedsTheCommand) {
     EXPECT_EQ(c.recipients[0].reason, "userunknown");
     EXPECT_TRUE(c.recipients[0].hard);
 }
+
+TEST(BounceReasons, MailboxStorageAndMessageSizeWording) {
+    // The mailbox's size limit, not the message's.
+    EXPECT_EQ(bounce_reason("4.0.0", "452", "452 <bob@rcpt.example> Mailbox size limit exceeded"),
+              "mailboxfull");
+    EXPECT_EQ(
+        bounce_reason("5.0.0", "552", "552 Account <bob@rcpt.example> does not have enough space"),
+        "mailboxfull");
+    EXPECT_EQ(bounce_reason("5.0.0", "550", "550 Sorry, bob has too many messages stored"),
+              "mailboxfull");
+    // The message's size: soft, even under a status about the address.
+    std::string size = "550 RCPT TO:<bob@rcpt.example> max message size exceeded";
+    EXPECT_EQ(bounce_reason("5.1.1", "550", size), "mesgtoobig");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.1.1", "550", size), "550", "5.1.1"));
+    EXPECT_EQ(bounce_reason("", "552", "552 message size exceeded for bob"), "mesgtoobig");
+}
+
+TEST(BounceReasons, ContentVerdictsAreSpam) {
+    // A URI blocklist judges the links in the message, a spam pattern its content:
+    // neither is a block of the sending host, whatever else the reply says.
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Message refused by the SURBL check"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("", "553", "553 Blocked using spam pattern: bad words"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Refused - bulk email not accepted"),
+              "spamdetected");
+    EXPECT_EQ(bounce_reason("5.7.1", "550", "550 5.7.1 Sent by a mass mailer, refused"),
+              "spamdetected");
+}
+
+TEST(BounceReasons, RelayRefusalsAreSoft) {
+    // The server reached does not take mail for the domain: a relay refusal (a stale MX
+    // or a wrong route), no evidence that the mailbox or the domain is missing.
+    std::string qmail = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)";
+    EXPECT_EQ(bounce_reason("5.7.1", "553", qmail, "RCPT"), "norelaying");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.7.1", "553", qmail, "RCPT"), "553", "5.7.1"));
+    EXPECT_EQ(bounce_reason("5.7.1", "553",
+                            "553 you are trying to use me as a relay, but I am not set up for that",
+                            "RCPT"),
+              "norelaying");
+}
+
+TEST(BounceReasons, MissingMailboxWordingAtRcpt) {
+    // Spellings of "no such mailbox" in answer to RCPT TO: evidence about the mailbox.
+    for (const char* reply :
+         {"550 ** No mail box here for bob **", "553 sorry, rcpt refused (mail-box not found)",
+          "550 BAD_RECIPIENT - see the help page",
+          "550 bob@rcpt.example is not an active address"}) {
+        std::string notice = std::string("<bob@rcpt.example>: host mx.rcpt.example said: ") +
+                             reply + " (in reply to RCPT TO command)\n";
+        auto c = classify(report(notice,
+                                 "Final-Recipient: rfc822; bob@rcpt.example\n"
+                                 "Action: failed\n"
+                                 "Status: 5.0.0\n"));
+        ASSERT_EQ(c.recipients.size(), 1u) << reply;
+        EXPECT_EQ(c.recipients[0].reason, "userunknown") << reply;
+        EXPECT_TRUE(c.recipients[0].hard) << reply;
+    }
+}
+
+TEST(BounceReasons, SuspendedAccountUnderAStatusAboutTheAddress) {
+    // The account exists and may come back: the words are more precise than 5.1.1.
+    std::string r = bounce_reason("5.1.1", "550", "550 Mailbox currently suspended, try later");
+    EXPECT_EQ(r, "suspend");
+    EXPECT_FALSE(is_hard_bounce(r, "550", "5.1.1"));
+    EXPECT_EQ(bounce_reason("5.1.1", "550", "550 5.1.1 User unknown"), "userunknown");
+}
+
+TEST(BounceReasons, StockMailboxUnavailableTextUnderAMailboxStateStatus) {
+    // "Mailbox unavailable" is RFC 5321's text for any 550; under X.2.X (the state of
+    // an existing mailbox) it is no missing mailbox.
+    std::string stock = "550 5.2.1 Mailbox not available";
+    EXPECT_EQ(bounce_reason("5.2.1", "550", stock, "RCPT"), "filtered");
+    EXPECT_FALSE(is_hard_bounce(bounce_reason("5.2.1", "550", stock, "RCPT"), "550", "5.2.1"));
+    // Explicit words keep their meaning under X.2.X, and the stock text alone in
+    // answer to RCPT still reads as a missing mailbox.
+    EXPECT_EQ(bounce_reason("5.2.1", "550", "550 5.2.1 <bob@rcpt.example>... User Unknown", "RCPT"),
+              "userunknown");
+    EXPECT_EQ(
+        bounce_reason("", "550", "550 Requested action not taken: mailbox unavailable", "RCPT"),
+        "userunknown");
+}
+
+TEST(BounceReasons, GmailStateNumberNamesTheCommand) {
+    // Gmail's older notices: "(state 14)" marks the remote server's answer to RCPT TO.
+    std::string msg =
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+        "To: alice@sender.example\n"
+        "Subject: Delivery Status Notification (Failure)\n"
+        "\n"
+        "Delivery to the following recipient failed permanently:\n"
+        "\n"
+        "     bob@rcpt.example\n"
+        "\n"
+        "Technical details of permanent failure:\n"
+        "Google tried to deliver your message, but it was rejected by the recipient domain. "
+        "The error that the other server returned was: 550 550 Unknown recipient bob (state 14).\n"
+        "\n"
+        "   ----- Original message -----\n"
+        "\n"
+        "From: alice@sender.example\n"
+        "To: bob@rcpt.example\n"
+        "Subject: hello\n"
+        "\n"
+        "hi\n";
+    auto c = classify(msg);
+    ASSERT_EQ(c.recipients.size(), 1u);
+    EXPECT_EQ(c.recipients[0].address, "bob@rcpt.example");
+    EXPECT_EQ(c.recipients[0].reason, "userunknown");
+    EXPECT_TRUE(c.recipients[0].hard);
+    EXPECT_EQ(smtp_command_of("550 550 Mailbox full (state 14)."), "RCPT");
+}
+
+TEST(BounceReasons, ReceivingSideFaultsAndDroppedConnections) {
+    // A mail loop at the receiving side and an ambiguous name in its directory are
+    // that side's configuration, not the mailbox and not the network.
+    EXPECT_EQ(bounce_reason("5.0.0", "", "mail for rcpt.example loops back to myself"),
+              "systemerror");
+    EXPECT_EQ(bounce_reason("5.0.0", "",
+                            "Recipient name bob (bob@rcpt.example) not unique. Several matches "
+                            "found in the directory."),
+              "systemerror");
+    // A server that hangs up on the client refuses it.
+    EXPECT_EQ(bounce_reason("", "", "Delivery failed: connection was dropped by remote host"),
+              "blocked");
+    EXPECT_EQ(bounce_reason("", "", "Could not talk to mx.rcpt.example: connection dropped"),
+              "blocked");
+    // ... but a delayed notice that says it will retry is about the retries.
+    EXPECT_EQ(bounce_reason("", "", "Message will be retried. Connection dropped by remote host"),
+              "expired");
+}

@@ -1,10 +1,13 @@
-// A smoke check over the shared Sisimai corpus when it is present: every message
-// classifies without a crash, the 'not' messages are 'none', and the CRLF copies give
-// the same answers. The quality figures are scripts/corpus-score's job.
+// A smoke check over the shared corpora when they are present: every message
+// classifies without a crash, the Sisimai corpus's 'not' messages are 'none', its CRLF
+// copies give the same answers, and the second corpus's non-bounces are no DSN.
+// The quality figures are scripts/corpus-score's job.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "backstop/bounce/classify.hpp"
 #include "read_file.hpp"
@@ -55,4 +58,28 @@ TEST(Corpus, CrlfCopiesMatch) {
             EXPECT_EQ(a.recipients[i].reason, b.recipients[i].reason) << e.path();
         }
     }
+}
+
+// The second corpus (shared/corpus/more): every message classifies, and the rows
+// labelled as no bounce (recipient "-") are not called a DSN.
+TEST(Corpus, MoreNonBouncesAreNoDsn) {
+    fs::path more = fs::path(BACKSTOP_SHARED) / "corpus" / "more";
+    if (!fs::exists(more / "expected.tsv")) GTEST_SKIP() << "no second corpus";
+    std::istringstream rows(read_file(more / "expected.tsv"));
+    std::string line;
+    int non_bounces = 0;
+    std::getline(rows, line);  // header
+    while (std::getline(rows, line)) {
+        std::vector<std::string> col;
+        std::size_t at = 0;
+        for (std::size_t tab; (tab = line.find('\t', at)) != std::string::npos; at = tab + 1)
+            col.push_back(line.substr(at, tab - at));
+        col.push_back(line.substr(at));
+        ASSERT_GE(col.size(), 3u) << line;
+        auto c = BounceClassifier{}.classify(read_file(more / col[0] / col[1]), {});
+        if (col[2] != "-") continue;
+        ++non_bounces;
+        EXPECT_NE(c.kind, MessageKind::dsn) << col[1];
+    }
+    EXPECT_GT(non_bounces, 0);
 }

@@ -30,7 +30,8 @@ TEST(Mime, DecodesBase64AndQuotedPrintable) {
     EXPECT_EQ(decode_base64_lenient("aGVs\nbG8="), "hello");
     EXPECT_EQ(decode_base64_lenient("aGVsbG8"), "hello");  // no padding
     EXPECT_EQ(decode_quoted_printable("caf=C3=A9 =\nsoft"), "caf\xC3\xA9 soft");
-    EXPECT_EQ(decode_quoted_printable("a=ZZb"), "a=ZZb");  // broken escape kept
+    EXPECT_EQ(decode_quoted_printable("a=ZZb"), "a=ZZb");        // broken escape kept
+    EXPECT_EQ(decode_quoted_printable("a= \t\nb=3D="), "ab==");  // blanks before a soft break
     auto m = parse_mime("Content-Transfer-Encoding: base64\n\naGVsbG8K\n");
     EXPECT_EQ(m.root.body, "hello\n");
 }
@@ -134,4 +135,32 @@ TEST(Mime, GarbageDoesNotBreakIt) {
     (void)m;
     auto e = parse_mime("");
     EXPECT_TRUE(e.root.headers.fields.empty());
+}
+
+TEST(Mime, OtherPartsLeftUndecodedOnRequest) {
+    std::string msg =
+        "Content-Type: multipart/mixed; boundary=\"b\"\n"
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n"
+        "aGVsbG8=\n"
+        "--b\n"
+        "Content-Type: image/png\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n"
+        "aGVsbG8=\n"
+        "--b--\n";
+    auto all = parse_mime(msg);
+    ASSERT_EQ(all.root.children.size(), 2u);
+    EXPECT_EQ(all.root.children[0].body, "hello");
+    EXPECT_EQ(all.root.children[1].body, "hello");
+    MimeLimits limits;
+    limits.decode_other_parts = false;  // what the classifier asks for
+    auto text_only = parse_mime(msg, limits);
+    ASSERT_EQ(text_only.root.children.size(), 2u);
+    EXPECT_EQ(text_only.root.children[0].body, "hello");
+    EXPECT_EQ(text_only.root.children[1].body, "");
+    EXPECT_EQ(text_only.root.children[1].content_type.type, "image/png");
 }

@@ -42,6 +42,10 @@ struct MimeLimits {
     std::size_t max_bytes = 512 * 1024;  // bytes of the message looked at
     int max_depth = 12;                  // nesting of multiparts and messages
     std::size_t max_parts = 256;         // entities in the whole tree
+    // Decode the bodies of nested parts that are neither text/* nor message/* (images,
+    // archives, attachments of a returned original). The classifier reads none of
+    // them and leaves them empty.
+    bool decode_other_parts = true;
 };
 
 // One entity. A multipart has children; a message/rfc822 or text/rfc822-headers
