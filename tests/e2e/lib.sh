@@ -125,6 +125,7 @@ e2e_write_config() {
     {
         cat <<EOF
 socket = inet:$E2E_MILTER_PORT@127.0.0.1
+engine = ${E2E_ENGINE:-native}
 foreground = true
 log-level = debug
 allow-root = true
