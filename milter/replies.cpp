@@ -1,5 +1,7 @@
 #include "replies.hpp"
 
+#include <utility>
+
 #include "backstop/policy/network.hpp"
 
 namespace backstop::milter {
@@ -66,22 +68,21 @@ std::vector<Modification> modifications(const EndOfMessage& eom) {
     return out;
 }
 
-Decision changes_not_allowed() {
+Decision tempfail_451(std::string xcode, std::string text) {
     Decision d;
     d.step = Step::tempfail;
     d.code = "451";
-    d.xcode = "4.3.0";
-    d.text = "backstop: the MTA does not allow the changes this message needs";
+    d.xcode = std::move(xcode);
+    d.text = std::move(text);
     return d;
 }
 
+Decision changes_not_allowed() {
+    return tempfail_451("4.3.0", "backstop: the MTA does not allow the changes this message needs");
+}
+
 Decision internal_error_reply() {
-    Decision d;
-    d.step = Step::tempfail;
-    d.code = "451";
-    d.xcode = "4.3.0";
-    d.text = "backstop: temporary internal error, try again later";
-    return d;
+    return tempfail_451("4.3.0", "backstop: temporary internal error, try again later");
 }
 
 }  // namespace backstop::milter

@@ -45,6 +45,9 @@ struct Modification {
 // recipients removed then added, headers added and removed. Nothing otherwise.
 std::vector<Modification> modifications(const EndOfMessage& eom);
 
+// A 451 with this enhanced status and text.
+Decision tempfail_451(std::string xcode, std::string text);
+
 // The answer when the MTA does not allow a change the message needs.
 Decision changes_not_allowed();
 

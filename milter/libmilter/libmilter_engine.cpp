@@ -300,12 +300,7 @@ sfsistat LibmilterEngine::mail(SMFICTX* ctx, char** argv) {
     Conn* c = conn_of(ctx);
     if (!c || !c->session) return failed(ctx, "mail", "no connection state", false);
     if (stopping_) {
-        Decision d;
-        d.step = Step::tempfail;
-        d.code = "451";
-        d.xcode = "4.3.2";
-        d.text = "backstop-milter is stopping, try again later";
-        return answer(ctx, d);
+        return answer(ctx, tempfail_451("4.3.2", "backstop-milter is stopping, try again later"));
     }
     if (!c->in_message) {
         c->in_message = true;

@@ -18,9 +18,9 @@ struct Config {
     // [general] (top of the file, before any section)
     std::string socket = "inet:8891@127.0.0.1";
     std::string engine = "native";  // native | libmilter: who speaks the milter protocol
-    std::string socket_mode;   // octal, unix sockets only, e.g. 0660
-    std::string socket_group;  // group of the unix socket
-    std::string user;          // drop to this user after opening the socket
+    std::string socket_mode;        // octal, unix sockets only, e.g. 0660
+    std::string socket_group;       // group of the unix socket
+    std::string user;               // drop to this user after opening the socket
     std::string pidfile;
     bool foreground = false;
     bool allow_root = false;
