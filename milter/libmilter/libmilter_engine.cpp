@@ -17,9 +17,11 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "engine.hpp"
 #include "log.hpp"
@@ -78,6 +80,21 @@ Conn* conn_of(SMFICTX* ctx) {
     return static_cast<Conn*>(smfi_getpriv(ctx));
 }
 
+// The steps each MTA connection offered at negotiation, by libmilter's context: it
+// outlives our Conn across QUIT_NC (close, then a new connect on the same context).
+// A context freed by libmilter leaves its entry until the address is reused.
+std::mutex g_offers_mutex;
+std::unordered_map<const SMFICTX*, unsigned long> g_offered_steps;
+
+// The answer of a step backstop never refuses: none when the MTA agreed not to wait
+// for one (NR_*), "continue" otherwise. libmilter would fake the latter itself, but
+// not after QUIT_NC (found by the differential test).
+sfsistat no_reply(SMFICTX* ctx, unsigned long nr_step) {
+    std::lock_guard<std::mutex> lock(g_offers_mutex);
+    auto it = g_offered_steps.find(ctx);
+    return it != g_offered_steps.end() && (it->second & nr_step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
 std::string symbol(SMFICTX* ctx, const char* name) {
     const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
     return v ? v : "";
@@ -115,26 +132,26 @@ sfsistat answer(SMFICTX* ctx, const Decision& d) {
 // A callback that failed inside backstop: on a step the MTA waits for, a tempfail;
 // where it waits for nothing (no_reply), the session is dropped so that the next
 // command that is answered tempfails, as the native engine does.
-sfsistat failed(SMFICTX* ctx, const char* where, const std::string& what, bool no_reply) {
+sfsistat failed(SMFICTX* ctx, const char* where, const std::string& what, unsigned long nr_step) {
     if (g_engine) g_engine->metrics().add(Counter::errors);
-    if (no_reply) {
+    if (nr_step != 0) {
         log(LogLevel::error,
             std::string(where) + ": internal error (" + what + "); the message will be tempfailed");
         if (Conn* c = conn_of(ctx)) c->session.reset();
-        return SMFIS_NOREPLY;
+        return no_reply(ctx, nr_step);
     }
     log(LogLevel::error, std::string(where) + ": internal error, tempfail: " + what);
     return answer(ctx, internal_error_reply());
 }
 
 template <class F>
-sfsistat guarded(SMFICTX* ctx, const char* where, bool no_reply, F f) {
+sfsistat guarded(SMFICTX* ctx, const char* where, unsigned long nr_step, F f) {
     try {
         return f();
     } catch (const std::exception& e) {
-        return failed(ctx, where, e.what(), no_reply);
+        return failed(ctx, where, e.what(), nr_step);
     } catch (...) {
-        return failed(ctx, where, "unknown exception", no_reply);
+        return failed(ctx, where, "unknown exception", nr_step);
     }
 }
 
@@ -162,6 +179,10 @@ sfsistat negotiate_cb(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
                   SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
     *f2 = 0;
     *f3 = 0;
+    {
+        std::lock_guard<std::mutex> lock(g_offers_mutex);
+        g_offered_steps[ctx] = steps;
+    }
     if (*want_actions & SMFIF_SETSYMLIST) {
         smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
         smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
@@ -171,25 +192,25 @@ sfsistat negotiate_cb(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
 }
 
 sfsistat connect_cb(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
-    return guarded(ctx, "connect", true, [&] {
+    return guarded(ctx, "connect", SMFIP_NR_CONN, [&] {
         return g_engine->connect(ctx, hostname, reinterpret_cast<sockaddr*>(addr));
     });
 }
 
 sfsistat helo_cb(SMFICTX* ctx, char* name) {
-    return guarded(ctx, "helo", false, [&] {
+    return guarded(ctx, "helo", 0, [&] {
         Session* s = session_of(ctx);
-        if (!s) return failed(ctx, "helo", "no connection state", false);
+        if (!s) return failed(ctx, "helo", "no connection state", 0);
         return answer(ctx, s->helo(name ? name : ""));
     });
 }
 
 sfsistat mail_cb(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "mail", false, [&] { return g_engine->mail(ctx, argv); });
+    return guarded(ctx, "mail", 0, [&] { return g_engine->mail(ctx, argv); });
 }
 
 sfsistat rcpt_cb(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "rcpt", false, [&] { return g_engine->rcpt(ctx, argv); });
+    return guarded(ctx, "rcpt", 0, [&] { return g_engine->rcpt(ctx, argv); });
 }
 
 sfsistat data_cb(SMFICTX*) {
@@ -201,31 +222,31 @@ sfsistat unknown_cb(SMFICTX*, const char*) {
 }
 
 sfsistat header_cb(SMFICTX* ctx, char* name, char* value) {
-    return guarded(ctx, "header", true, [&] {
+    return guarded(ctx, "header", SMFIP_NR_HDR, [&] {
         Session* s = session_of(ctx);
-        if (!s) return SMFIS_NOREPLY;  // the end of message tempfails
+        if (!s) return no_reply(ctx, SMFIP_NR_HDR);  // the end of message tempfails
         s->header(name ? name : "", value ? value : "");
-        return SMFIS_NOREPLY;
+        return no_reply(ctx, SMFIP_NR_HDR);
     });
 }
 
 sfsistat eoh_cb(SMFICTX* ctx) {
-    return guarded(ctx, "end of headers", true, [&] {
+    return guarded(ctx, "end of headers", SMFIP_NR_EOH, [&] {
         if (Session* s = session_of(ctx)) s->end_of_headers();
-        return SMFIS_NOREPLY;
+        return no_reply(ctx, SMFIP_NR_EOH);
     });
 }
 
 sfsistat body_cb(SMFICTX* ctx, unsigned char* data, size_t len) {
-    return guarded(ctx, "body", true, [&] {
+    return guarded(ctx, "body", SMFIP_NR_BODY, [&] {
         if (Session* s = session_of(ctx))
             s->body(std::string_view(reinterpret_cast<const char*>(data), len));
-        return SMFIS_NOREPLY;
+        return no_reply(ctx, SMFIP_NR_BODY);
     });
 }
 
 sfsistat eom_cb(SMFICTX* ctx) {
-    return guarded(ctx, "end of message", false, [&] { return g_engine->end_of_message(ctx); });
+    return guarded(ctx, "end of message", 0, [&] { return g_engine->end_of_message(ctx); });
 }
 
 sfsistat abort_cb(SMFICTX* ctx) {
@@ -282,7 +303,7 @@ sfsistat LibmilterEngine::connect(SMFICTX* ctx, const char* hostname, const sock
     c->session.reset();
     c->state.reset();
     auto policy = holder_.get();
-    if (!policy) return failed(ctx, "connect", "no configuration", true);
+    if (!policy) return failed(ctx, "connect", "no configuration", SMFIP_NR_CONN);
     c->state = holder_.state();
     c->session = std::make_unique<Session>(std::move(policy), clock_);
     c->session->set_metrics(&metrics_);
@@ -293,12 +314,12 @@ sfsistat LibmilterEngine::connect(SMFICTX* ctx, const char* hostname, const sock
     describe(addr, family, port, address);
     const std::string host = hostname ? hostname : "";
     c->session->connect(host, address, client_kind(family, port, address, host));
-    return SMFIS_NOREPLY;
+    return no_reply(ctx, SMFIP_NR_CONN);
 }
 
 sfsistat LibmilterEngine::mail(SMFICTX* ctx, char** argv) {
     Conn* c = conn_of(ctx);
-    if (!c || !c->session) return failed(ctx, "mail", "no connection state", false);
+    if (!c || !c->session) return failed(ctx, "mail", "no connection state", 0);
     if (stopping_) {
         return answer(ctx, tempfail_451("4.3.2", "backstop-milter is stopping, try again later"));
     }
@@ -312,7 +333,7 @@ sfsistat LibmilterEngine::mail(SMFICTX* ctx, char** argv) {
 
 sfsistat LibmilterEngine::rcpt(SMFICTX* ctx, char** argv) {
     Session* s = session_of(ctx);
-    if (!s) return failed(ctx, "rcpt", "no connection state", false);
+    if (!s) return failed(ctx, "rcpt", "no connection state", 0);
     const std::string mailer = symbol(ctx, "{rcpt_mailer}"), host = symbol(ctx, "{rcpt_host}"),
                       addr = symbol(ctx, "{rcpt_addr}");
     Decision d =
@@ -325,7 +346,7 @@ sfsistat LibmilterEngine::end_of_message(SMFICTX* ctx) {
     Conn* c = conn_of(ctx);
     if (!c || !c->session) {
         if (c) message_done(c);
-        return failed(ctx, "end of message", "no connection state", false);
+        return failed(ctx, "end of message", "no connection state", 0);
     }
     struct Done {  // the message is over however this returns
         LibmilterEngine* e;
@@ -403,8 +424,9 @@ std::string LibmilterEngine::open(const std::string& socket_spec) {
     static smfiDesc desc = {
         const_cast<char*>("backstop"),
         SMFI_VERSION,
-        SMFIF_CHGFROM | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
-            SMFIF_SETSYMLIST,
+        // None here: negotiate_cb asks for what the MTA offers of what backstop
+        // uses (libmilter would refuse an MTA that lacks any flag given here).
+        0,
         connect_cb,
         helo_cb,
         mail_cb,

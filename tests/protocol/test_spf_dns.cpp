@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -40,7 +42,7 @@ const std::string kBlackHole = resolver_address(0);
 struct BlackHoleDns {
     int fd = -1;
     BlackHoleDns() {
-        fd = socket(AF_INET, SOCK_DGRAM, 0);
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(53);
@@ -61,12 +63,13 @@ class SlowDns {
   public:
     SlowDns(std::string address, std::chrono::milliseconds delay)
         : address_(std::move(address)), delay_(delay) {
-        fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+        fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(53);
         inet_pton(AF_INET, address_.c_str(), &a.sin_addr);
         if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            error_ = std::strerror(errno);
             close(fd_);
             fd_ = -1;
             return;
@@ -85,6 +88,7 @@ class SlowDns {
     }
     bool ok() const { return fd_ >= 0; }
     const std::string& address() const { return address_; }
+    const std::string& error() const { return error_; }
     int queries() const { return queries_.load(); }
 
   private:
@@ -145,6 +149,7 @@ class SlowDns {
     }
 
     std::string address_;
+    std::string error_;  // why bind failed
     std::chrono::milliseconds delay_;
     int fd_ = -1;
     std::atomic<bool> stop_{false};
@@ -231,7 +236,7 @@ TEST(SpfDns, ResolverThatNeverAnswersDoesNotHoldMail) {
 TEST(SpfDns, TwoHundredConnectionsOnASlowResolverAreAllAnswered) {
     if (auto why = cannot_run(); !why.empty()) GTEST_SKIP() << why;
     SlowDns dns(resolver_address(1), std::chrono::seconds(2));
-    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53";
+    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53: " << dns.error();
     const std::string resolv = "/tmp/backstop-resolv-slow." + std::to_string(getpid());
     std::ofstream(resolv) << "nameserver " << dns.address() << "\noptions timeout:30 attempts:1\n";
     MilterSettings s = with_resolver(resolv);
@@ -271,7 +276,7 @@ TEST(SpfDns, TwoHundredConnectionsOnASlowResolverAreAllAnswered) {
 TEST(SpfDns, EndOfMessageWaitingOnALookupSendsProgress) {
     if (auto why = cannot_run(); !why.empty()) GTEST_SKIP() << why;
     SlowDns dns(resolver_address(2), std::chrono::seconds(7));
-    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53";
+    ASSERT_TRUE(dns.ok()) << "cannot bind " << dns.address() << ":53: " << dns.error();
     const std::string resolv = "/tmp/backstop-resolv-slow1." + std::to_string(getpid());
     std::ofstream(resolv) << "nameserver " << dns.address() << "\noptions timeout:30 attempts:1\n";
     MilterSettings s = with_resolver(resolv);
