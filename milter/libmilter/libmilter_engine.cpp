@@ -62,12 +62,9 @@ class LibmilterEngine final : public Engine {
     Metrics& metrics() { return metrics_; }
 
   private:
-    bool may_wait(const Conn& c) const;
     template <class F>
     EndOfMessage with_progress(SMFICTX* ctx, F f);
 
-  public:
-  private:
     const PolicyHolder& holder_;
     Metrics& metrics_;
     const Clock& clock_;
@@ -355,7 +352,7 @@ sfsistat LibmilterEngine::end_of_message(SMFICTX* ctx) {
     } done{this, c};
     const std::string qid = queue_id(ctx);
     const auto started = std::chrono::steady_clock::now();
-    EndOfMessage eom = may_wait(*c)
+    EndOfMessage eom = may_wait_on_lookups(c->session->policy().config())
                            ? with_progress(ctx, [&] { return c->session->end_of_message(qid); })
                            : c->session->end_of_message(qid);
     metrics_.observe_latency_us(std::uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -391,13 +388,6 @@ sfsistat LibmilterEngine::end_of_message(SMFICTX* ctx) {
         }
     }
     return answer(ctx, eom.decision);
-}
-
-// Whether a command may wait on something outside the process (as the native
-// engine's Connection::may_block): SPF lookups, an SQLite or Redis store.
-bool LibmilterEngine::may_wait(const Conn& c) const {
-    const Config& config = c.session->policy().config();
-    return config.srs_spf_check || config.state != "memory";
 }
 
 // Runs an end of message on a thread of its own and, while it waits longer than
@@ -454,16 +444,7 @@ std::string LibmilterEngine::open(const std::string& socket_spec) {
 
 void LibmilterEngine::stop() {
     stopping_ = true;
-    log(LogLevel::info, "no longer accepting messages; " + std::to_string(in_message_.load()) +
-                            " message(s) under way");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_);
-    while (in_message_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (in_message_.load() > 0) {
-        log(LogLevel::warning, "stopping with " + std::to_string(in_message_.load()) +
-                                   " message(s) under way: the MTA tempfails them");
-    }
+    let_messages_finish([this] { return std::size_t(in_message_.load()); }, grace_, "messages");
     // smfi_stop() waits for libmilter's listener to leave its poll, up to 5 s; the
     // messages are done, so the process need not wait with it (main.cpp exits).
     std::thread([] { smfi_stop(); }).detach();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <exception>
 
+#include "engine.hpp"
 #include "log.hpp"
 #include "replies.hpp"
 
@@ -192,7 +193,7 @@ void Connection::connect(std::string_view data, std::string& out) {
         return;
     }
     const Config& c = policy->config();
-    blocking_backends_ = c.srs_spf_check || c.state != "memory";
+    blocking_backends_ = may_wait_on_lookups(c);
     state_ = holder_.state();
     session_ = std::make_unique<Session>(std::move(policy), clock_);
     session_->set_metrics(&metrics_);

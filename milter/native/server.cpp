@@ -18,6 +18,7 @@
 #include <unordered_set>
 
 #include "connection.hpp"
+#include "engine.hpp"
 #include "log.hpp"
 #include "protocol.hpp"
 
@@ -149,17 +150,8 @@ void Server::serve(int listener) {
     // reused under an accept still running.
     for (auto& l : loops_) epoll_ctl(l->epoll, EPOLL_CTL_DEL, listener_, nullptr);
     shutdown(listener_, SHUT_RDWR);
-    log(LogLevel::info, "no longer accepting connections; " + std::to_string(in_message_.load()) +
-                            " message(s) under way");
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(options_.stop_grace_seconds);
-    while (in_message_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (in_message_.load() > 0) {
-        log(LogLevel::warning, "stopping with " + std::to_string(in_message_.load()) +
-                                   " message(s) under way: the MTA tempfails them");
-    }
+    let_messages_finish([this] { return in_message_.load(); }, options_.stop_grace_seconds,
+                        "connections");
     loops_stop_ = true;
     for (auto& l : loops_) {
         std::uint64_t one = 1;

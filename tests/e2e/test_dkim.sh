@@ -204,7 +204,7 @@ check_watermark() {
 # check_signature PREFIX FILE: the DKIM-Signature names the watermark header in h=
 # (any case), verifies with the run's key, and fails with the watermark changed.
 check_signature() {
-    local p=$1 file=$2 tags out rc
+    local p=$1 file=$2 tags
     # The changed copies go next to sink/: in it they would count as deliveries.
     local changed=$E2E_DIR/${file##*/}
     tags=$("$PY" "$CHECK" tags "$file" 2>&1)
@@ -218,37 +218,37 @@ check_signature() {
     else
         e2e_fail "$p dkim-h-covers-watermark" "h= is $(grep '^h=' <<<"$tags" | cut -c3- | paste -sd:)"
     fi
-    out=$("$PY" "$CHECK" verify "$file" "$DKIM_DIR/$DKIM_SELECTOR.txt" "$DKIM_DOMAIN" 2>&1)
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        e2e_pass "$p dkim-verifies"
-    else
-        e2e_fail "$p dkim-verifies" "exit $rc: $out"
-    fi
-    if ! out=$("$PY" "$CHECK" tamper "$file" "$WM_HEADER" "$changed.tampered" 2>&1); then
-        e2e_fail "$p dkim-tampered-watermark-fails" "could not change the watermark: $out"
-        return
-    fi
-    out=$("$PY" "$CHECK" verify "$changed.tampered" "$DKIM_DIR/$DKIM_SELECTOR.txt" "$DKIM_DOMAIN" 2>&1)
-    rc=$?
-    if [ $rc -eq 1 ]; then
-        e2e_pass "$p dkim-tampered-watermark-fails"
-    else
-        e2e_fail "$p dkim-tampered-watermark-fails" "exit $rc (want 1, not verified): $out"
-    fi
+    verifies_as "$p dkim-verifies" "$file" 0
+    tampered_verifies_as "$p dkim-tampered-watermark-fails" "$file" "$WM_HEADER" \
+        "$changed.tampered" 1
     # The control: the same change to a header the signature does not cover (one
     # smtp-sink adds) leaves it valid, so the failure above is the watermark's.
-    if ! out=$("$PY" "$CHECK" tamper "$file" X-Rcpt-Args "$changed.control" 2>&1); then
-        e2e_fail "$p dkim-unsigned-header-change-verifies" "could not change X-Rcpt-Args: $out"
+    tampered_verifies_as "$p dkim-unsigned-header-change-verifies" "$file" X-Rcpt-Args \
+        "$changed.control" 0
+}
+
+# verifies_as NAME FILE WANT: the DKIM check of FILE with the run's key exits WANT
+# (0: verified, 1: not verified).
+verifies_as() {
+    local name=$1 file=$2 want=$3 out rc
+    out=$("$PY" "$CHECK" verify "$file" "$DKIM_DIR/$DKIM_SELECTOR.txt" "$DKIM_DOMAIN" 2>&1)
+    rc=$?
+    if [ "$rc" -eq "$want" ]; then
+        e2e_pass "$name"
+    else
+        e2e_fail "$name" "exit $rc (want $want): $out"
+    fi
+}
+
+# tampered_verifies_as NAME FILE HEADER COPY WANT: FILE with HEADER changed, written
+# to COPY, checks as verifies_as NAME COPY WANT.
+tampered_verifies_as() {
+    local name=$1 file=$2 header=$3 copy=$4 want=$5 out
+    if ! out=$("$PY" "$CHECK" tamper "$file" "$header" "$copy" 2>&1); then
+        e2e_fail "$name" "could not change $header: $out"
         return
     fi
-    out=$("$PY" "$CHECK" verify "$changed.control" "$DKIM_DIR/$DKIM_SELECTOR.txt" "$DKIM_DOMAIN" 2>&1)
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        e2e_pass "$p dkim-unsigned-header-change-verifies"
-    else
-        e2e_fail "$p dkim-unsigned-header-change-verifies" "exit $rc: $out"
-    fi
+    verifies_as "$name" "$copy" "$want"
 }
 
 # check_chain PREFIX RCPT USER: every check on the copy of the message for RCPT,
