@@ -79,74 +79,11 @@ LOAD=${FAULTS_LOAD:-5000}
 # The plan: e2e_write_load_plan (lib.sh), bounces to tags of bsbob+bNNNNN.RUN.
 LOAD_USER=bsbob
 
-# check_load PLAN: counts the outbound dumps at the sink and the bounces in the load
-# user's mailbox against the plan; prints failures, one per line, and the numbers.
+# check_load PLAN: tests/e2e/load_check.py on this run (the distinct outbound senders
+# in $E2E_DIR/load-senders).
 check_load() {
-    python3 - "$1" "$E2E_DIR/sink" "$E2E_DIR/load-senders" "$(mailbox_of "$LOAD_USER")" "$R" <<'EOF'
-import collections, mailbox, os, re, sys
-plan_path, sink, senders_path, mbox, run = sys.argv[1:]
-plan = {}
-for line in open(plan_path):
-    mid, ip, sender, rcpt = line.rstrip("\n").split("\t")
-    plan[mid] = (ip, sender, rcpt)
-seen = collections.Counter()
-bad = []
-senders = set()
-outbound = inbound = 0
-
-def heads():
-    """The head of every dump at the sink, then of every message in the mailbox."""
-    for name in os.listdir(sink):
-        yield open(os.path.join(sink, name), "rb").read(8192).decode("latin-1")
-    if os.path.exists(mbox):
-        box = mailbox.mbox(mbox, create=False)
-        for key in box.keys():
-            yield box.get_bytes(key)[:8192].decode("latin-1")
-
-for head in heads():
-    m = re.search(r"^Message-ID: <(L\d{5}\.[^@>]+)@load\.example>", head, re.M | re.I)
-    if not m or not m.group(1).endswith("." + run):  # the mailbox may hold other runs'
-        continue
-    mid = m.group(1)
-    seen[mid] += 1
-    if mid not in plan:
-        bad.append(f"{mid}: not in the plan")
-        continue
-    ip, sender, rcpt = plan[mid]
-    frm = re.search(r"^X-Mail-Args: <([^>]*)>", head, re.M)
-    to = re.findall(r"^X-Rcpt-Args: <([^>]*)>", head, re.M)
-    frm = frm.group(1) if frm else "?"
-    if ip == "127.0.0.1":
-        outbound += 1
-        senders.add(frm)
-        if not re.fullmatch(r"prvs=\d\d{3}[0-9a-f]{6}=" + re.escape(sender), frm):
-            bad.append(f"{mid}: outbound sender <{frm}> is not signed")
-        if to != [rcpt]:
-            bad.append(f"{mid}: recipients {to}, want [{rcpt}]")
-    else:
-        # local(8) writes the envelope as Return-Path and Delivered-To.
-        inbound += 1
-        user = rcpt.split("=", 2)[2]
-        frm = re.findall(r"^Return-Path: <([^>]*)>", head, re.M)
-        to = re.findall(r"^Delivered-To: (\S+)", head, re.M)
-        if frm != [""]:
-            bad.append(f"{mid}: bounce delivered with Return-Path {frm}")
-        if to != [user]:
-            bad.append(f"{mid}: bounce delivered to {to}, want [{user}] (sent to {rcpt})")
-missing = [m for m in plan if seen[m] == 0]
-dups = [m for m in plan if seen[m] > 1]
-for m in missing[:5]:
-    bad.append(f"{m}: never delivered")
-for m in dups[:5]:
-    bad.append(f"{m}: delivered {seen[m]} times")
-with open(senders_path, "w") as f:
-    f.write("".join(s + "\n" for s in sorted(senders)))
-for b in bad[:10]:
-    print("bad", b)
-print(f"numbers planned={len(plan)} delivered-ids={sum(1 for m in plan if seen[m])} "
-      f"missing={len(missing)} duplicated={len(dups)} outbound={outbound} bounces={inbound} "
-      f"bad={len(bad)}")
-EOF
+    python3 "$HERE/load_check.py" "$1" "$E2E_DIR/sink" "$(mailbox_of "$LOAD_USER")" "$R" \
+        "$E2E_DIR/load-senders" postfix
 }
 
 case_1() {
