@@ -33,6 +33,34 @@ check "ambiguous option named" "1" "$(grep -c "option '--s' is ambiguous" "$T/er
 check "-- ends the options" '{"file":"-x","error":"cannot open file"}' \
     "$("$B" classify -- -x 2>/dev/null || true)"
 
+# Many files, as a script passes them: two directories taken in turn, a bare name,
+# a missing file, a file given twice and more files than one batch of closes (64).
+# Each line names its file, in input order, and its answer is that file's alone.
+mkdir -p "$T/d1" "$T/d2"
+args=()
+for i in $(seq 1 70); do
+    d="$T/d$((i % 2 + 1))"
+    printf 'From: x%d@example.org\nSubject: note %d\n\nbody %d\n' "$i" "$i" "$i" >"$d/m$i.eml"
+    args+=("$d/m$i.eml")
+    [[ $i == 40 ]] && args+=("$T/d1/none.eml" "$d/m$i.eml")
+done
+printf 'From: bare@example.org\n\nbare\n' >"$T/bare.eml"
+abs_b=$(realpath "$B")
+set +e
+out=$(cd "$T" && "$abs_b" classify "${args[@]}" bare.eml)
+rc=$?
+set -e
+check "many files: exit status names the missing one" 1 $rc
+check "many files: one line each" 73 "$(printf '%s\n' "$out" | wc -l)"
+expect=$(printf '%s\n' "${args[@]}" bare.eml)
+check "many files: in input order" "$expect" "$(printf '%s\n' "$out" | sed 's/^{"file":"\([^"]*\)".*/\1/')"
+check "many files: the missing one is an error" \
+    "{\"file\":\"$T/d1/none.eml\",\"error\":\"cannot open file\"}" "$(printf '%s\n' "$out" | sed -n 41p)"
+check "many files: 72 read" 72 "$(printf '%s\n' "$out" | grep -c '"kind":"none"')"
+# Closes are batched: with fewer descriptors allowed than a batch, every file is still read.
+check "many files: under a low descriptor limit" 72 \
+    "$( (ulimit -n 16; cd "$T" && "$abs_b" classify "${args[@]}" bare.eml 2>/dev/null) | grep -c '"kind":"none"')"
+
 # stdin: one answer line per input line, in order, failures as empty lines.
 set +e
 out=$(printf 'SRS0=XjO9=2V=otherdomain.com=test@example.com\nSRS0=FAKE=2V=otherdomain.com=test@example.com\nsrs0=xjo9=2v=otherdomain.com=test@example.com\n' |

@@ -48,17 +48,37 @@ void PhraseSet::build() {
     std::vector<std::uint32_t> order(phrases_.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids_[a] < ids_[b]; });
-    pair_.resize(phrases_.size());
-    for (std::uint32_t i = 0; i < phrases_.size(); ++i)
-        pair_[i] = static_cast<std::uint16_t>(pair_of(phrases_[i][0], phrases_[i][1]));
-    for (std::uint32_t i : order) items_[fill[bucket_of(pair_[i])]++] = i;
+    std::vector<std::uint16_t> pair(phrases_.size());
+    quad_.resize(phrases_.size());
+    mask_.resize(phrases_.size());
+    for (std::uint32_t i = 0; i < phrases_.size(); ++i) {
+        const std::string& p = phrases_[i];
+        pair[i] = static_cast<std::uint16_t>(pair_of(p[0], p[1]));
+        quad_[i] = 0;
+        mask_[i] = 0;
+        for (std::size_t j = 0; j < 4 && j < p.size(); ++j) {
+            quad_[i] |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[j]))
+                        << (24 - 8 * j);
+            mask_[i] |= 0xffu << (24 - 8 * j);
+        }
+    }
+    for (std::uint32_t i : order) items_[fill[bucket_of(pair[i])]++] = i;
+}
+
+// The lowercased bytes at..at+3 of text, big-endian, zero past its end.
+inline std::uint32_t quad_at(std::string_view text, std::size_t at, std::uint32_t pair) {
+    std::uint32_t q = pair << 16;
+    if (at + 2 < text.size())
+        q |= static_cast<std::uint32_t>(static_cast<unsigned char>(ascii_lower(text[at + 2]))) << 8;
+    if (at + 3 < text.size()) q |= static_cast<unsigned char>(ascii_lower(text[at + 3]));
+    return q;
 }
 
 bool PhraseSet::match_at(std::string_view text, std::size_t at, std::uint32_t phrase) const {
     const std::string& p = phrases_[phrase];
     if (at + p.size() > text.size()) return false;
-    // The first two bytes matched already (the caller compared the pair).
-    for (std::size_t j = 2; j < p.size(); ++j)
+    // The first four bytes matched already (the caller compared the quad).
+    for (std::size_t j = 4; j < p.size(); ++j)
         if (ascii_lower(text[at + j]) != p[j]) return false;
     return true;
 }
@@ -74,11 +94,12 @@ int PhraseSet::best(std::string_view text) const {
         // Most positions start no phrase: one bit in an 8 KB map says so.
         if (!((pairs_[pair >> 6] >> (pair & 63)) & 1)) continue;
         std::uint32_t k = bucket_of(pair);
+        std::uint32_t quad = quad_at(text, i, pair);
         for (std::uint32_t it = start_[k]; it < start_[k + 1]; ++it) {
             std::uint32_t p = items_[it];
             if (best >= 0 && ids_[p] >= best) break;
-            // A bucket holds other pairs too.
-            if (pair_[p] == pair && match_at(text, i, p)) {
+            // A bucket holds other pairs too; four bytes rule most of them out.
+            if ((quad & mask_[p]) == quad_[p] && match_at(text, i, p)) {
                 best = ids_[p];
                 break;
             }
@@ -96,8 +117,10 @@ std::size_t PhraseSet::first_position(std::string_view text, int* id) const {
         next = pair & 0xff;
         if (!((pairs_[pair >> 6] >> (pair & 63)) & 1)) continue;
         std::uint32_t k = bucket_of(pair);
+        std::uint32_t quad = quad_at(text, i, pair);
         for (std::uint32_t it = start_[k]; it < start_[k + 1]; ++it) {
-            if (pair_[items_[it]] == pair && match_at(text, i, items_[it])) {
+            std::uint32_t p = items_[it];
+            if ((quad & mask_[p]) == quad_[p] && match_at(text, i, p)) {
                 if (id) *id = ids_[items_[it]];
                 return i;
             }

@@ -28,7 +28,8 @@ class PhraseSet {
     bool match_at(std::string_view text, std::size_t at, std::uint32_t phrase) const;
     std::vector<std::string> phrases_;
     std::vector<int> ids_;
-    std::vector<std::uint16_t> pair_;   // each phrase's lowercased first two bytes
+    std::vector<std::uint32_t> quad_;   // each phrase's lowercased first four bytes...
+    std::vector<std::uint32_t> mask_;   // ...and which of them it has (a phrase may be shorter)
     std::vector<std::uint32_t> start_;  // offsets into items_, by bucket (+1 at the end)
     std::vector<std::uint64_t> pairs_;  // bit per lowercased first-two-byte pair in use
     std::vector<std::uint32_t> items_;
