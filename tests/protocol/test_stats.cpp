@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "milter_client.hpp"
 #include "milter_process.hpp"
@@ -116,6 +117,59 @@ TEST(Stats, PrometheusOverHttpAndStatsCommand) {
     EXPECT_EQ(stats.status, 0) << stats.output;
     EXPECT_TRUE(has_line("\n" + stats.output, "backstop_batv_signed_total 1")) << stats.output;
     EXPECT_EQ(stats.output.find("HTTP/"), std::string::npos) << stats.output;
+}
+
+// Whoever can reach the stats endpoint can hold it (one request at a time, two
+// seconds each) but never the mail, and learns counts, never an address.
+TEST(Stats, HeldEndpointNeverDelaysMailAndShowsNoAddresses) {
+    const std::uint16_t stats_port = free_port();
+    MilterSettings s;
+    s.args = {"--stats-socket", "inet:" + std::to_string(stats_port) + "@127.0.0.1"};
+    MilterProcess milter(s);
+    std::string up;
+    for (int i = 0; i < 50 && up.empty(); ++i) {
+        up = http(stats_port, "GET /metrics HTTP/1.0\r\n\r\n");
+        if (up.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_FALSE(up.empty()) << milter.log();
+
+    // Twenty connections that never send a request.
+    std::vector<int> held;
+    for (int i = 0; i < 20; ++i) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(stats_port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        held.push_back(fd);
+    }
+    try {
+        auto client = milter.client();
+        Transcript out = client.send_message(outbound_message());
+        ASSERT_TRUE(out.eom.has_value());
+        EXPECT_TRUE(out.eom->new_sender.has_value());
+        client.quit();
+        auto second = milter.client();
+        Transcript in = second.send_message(unsigned_bounce());
+        ASSERT_EQ(in.rcpts.size(), 1u);
+        EXPECT_TRUE(in.rcpts[0].is_reject());
+        second.quit();
+    } catch (const std::exception& e) {
+        FAIL() << e.what() << "\n" << milter.log();
+    }
+    for (int fd : held) close(fd);
+
+    std::string r;
+    for (int i = 0; i < 100 && r.rfind("HTTP/1.0 200", 0) != 0; ++i) {
+        r = http(stats_port, "GET /metrics HTTP/1.0\r\n\r\n");
+        if (r.rfind("HTTP/1.0 200", 0) != 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(r.rfind("HTTP/1.0 200", 0), 0u) << r;
+    EXPECT_TRUE(has_line(r, "backstop_messages_total{direction=\"outbound\"} 1")) << r;
+    for (const char* secret : {"alice", "carol", "ours.example", "remote.example", "192.0.2.25"})
+        EXPECT_EQ(r.find(secret), std::string::npos) << secret << " in\n" << r;
 }
 
 }  // namespace backstop::test
