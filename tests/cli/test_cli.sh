@@ -88,6 +88,19 @@ check "verp qmail" "list-a=b.example@lists.example" "$("$B" verp encode --prefix
 check "normalize" $'user@example.com\ntest@otherdomain.com' \
     "$(printf 'prvs=1786c06615=user@Example.com\nSRS0=vmyz=2W=otherdomain.com=test@example.com\n' | "$B" normalize)"
 
+# A line longer than 8 KiB (a runaway producer) is answered with an empty line and
+# not held; the lines around it, the last one without a newline, are answered.
+set +e
+out=$({ echo test@otherdomain.com; head -c 100000 /dev/zero | tr '\0' a; echo; printf %s test@otherdomain.com; } |
+    "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW 2>"$T/err")
+rc=$?
+set -e
+check "over-long line: answers per line" $'SRS0=vmyz=2W=otherdomain.com=test@example.com\n\nSRS0=vmyz=2W=otherdomain.com=test@example.com' "$out"
+check "over-long line: failure status" 1 $rc
+check "over-long line: named" "input line longer than 8192 bytes: not read" "$(cat "$T/err")"
+out=$(printf '%8192s\n' x | tr ' ' a | "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW 2>&1 || true)
+check "8192-byte line is read" 0 "$(grep -c 'longer than' <<<"$out")"
+
 # Co-process: the answer to the first line arrives before the second line is written
 # (30 s is a hang guard for a loaded machine, not a speed check).
 coproc CO { "$B" srs forward --secrets "$T/srs" --srs-domain example.com --time $NOW; }
