@@ -12,6 +12,7 @@
 
 #include "milter_client.hpp"
 #include "milter_process.hpp"
+#include "temp_dir.hpp"
 
 namespace backstop::test {
 namespace {
@@ -77,6 +78,24 @@ TEST(Privileges, RunsAsConfiguredUserInEveryThread) {
         for (const auto& id : ids) EXPECT_EQ(id, key == "Uid:" ? uid : gid) << line;
     }
     client.quit();
+}
+
+}  // namespace backstop::test
+
+namespace backstop::test {
+
+// Started as root with neither 'user' nor 'allow-root': the daemon refuses to start
+// and says what to set, before it opens a socket.
+TEST(Privileges, RootWithoutUserRefused) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    testing::TempDir dir;
+    const std::uint16_t port = free_port();
+    std::string conf = dir.write("backstop.conf", "socket = inet:" + std::to_string(port) +
+                                                      "@127.0.0.1\nforeground = true\n"
+                                                      "[domains]\nlocal = ours.example\n");
+    auto r = run_command({BACKSTOP_MILTER, "--config", conf});
+    EXPECT_NE(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("refusing to run as root: set 'user'"), std::string::npos) << r.output;
 }
 
 }  // namespace backstop::test
