@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace backstop::test {
 
@@ -45,6 +46,12 @@ inline bool tcp_listening(int port) {
 class RedisServer {
   public:
     RedisServer() : port_(free_tcp_port()) { start(); }
+    // extra: more redis-server options ("--requirepass", "pw", ...). tls: the port
+    // speaks TLS only (the options must name the certificates).
+    explicit RedisServer(std::vector<std::string> extra, bool tls = false)
+        : port_(free_tcp_port()), extra_(std::move(extra)), tls_(tls) {
+        start();
+    }
     ~RedisServer() { stop(); }
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
@@ -62,9 +69,15 @@ class RedisServer {
             dup2(devnull, 1);
             dup2(devnull, 2);
             std::string p = std::to_string(port_);
-            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--loglevel", "warning",
-                   static_cast<char*>(nullptr));
+            std::vector<std::string> a = {"redis-server", tls_ ? "--tls-port" : "--port", p};
+            if (tls_) a.insert(a.end(), {"--port", "0"});
+            a.insert(a.end(), {"--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                               "--loglevel", "warning"});
+            a.insert(a.end(), extra_.begin(), extra_.end());
+            std::vector<char*> argv;
+            for (auto& s : a) argv.push_back(s.data());
+            argv.push_back(nullptr);
+            execvp("redis-server", argv.data());
             _exit(127);
         }
         for (int i = 0; i < 100 && !running(); ++i)
@@ -81,6 +94,8 @@ class RedisServer {
 
   private:
     int port_;
+    std::vector<std::string> extra_;
+    bool tls_ = false;
     pid_t pid_ = -1;
 };
 
