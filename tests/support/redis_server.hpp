@@ -5,12 +5,15 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,6 +99,54 @@ class RedisServer {
     int port_;
     std::vector<std::string> extra_;
     bool tls_ = false;
+    pid_t pid_ = -1;
+};
+
+// A redis-server --sentinel watching one master (as "mymaster", quorum 1) that
+// fails over half a second after the master stops answering.
+class RedisSentinel {
+  public:
+    explicit RedisSentinel(int master_port) : port_(free_tcp_port()) {
+        char dir[] = "/tmp/backstop-sentinel-XXXXXX";
+        dir_ = mkdtemp(dir) ? dir : "/tmp";
+        conf_ = dir_ + "/sentinel.conf";
+        std::string text = "port " + std::to_string(port_) + "\nbind 127.0.0.1\ndir " + dir_ +
+                           "\nsentinel monitor mymaster 127.0.0.1 " + std::to_string(master_port) +
+                           " 1\nsentinel down-after-milliseconds mymaster 500\n"
+                           "sentinel failover-timeout mymaster 5000\n";
+        if (FILE* f = fopen(conf_.c_str(), "w")) {
+            fputs(text.c_str(), f);
+            fclose(f);
+        }
+        pid_ = fork();
+        if (pid_ == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            execlp("redis-server", "redis-server", conf_.c_str(), "--sentinel",
+                   static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 100 && !tcp_listening(port_); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ~RedisSentinel() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        std::string rm = "rm -rf '" + dir_ + "'";
+        if (dir_ != "/tmp" && std::system(rm.c_str()) != 0) {
+        }
+    }
+    RedisSentinel(const RedisSentinel&) = delete;
+    RedisSentinel& operator=(const RedisSentinel&) = delete;
+    int port() const { return port_; }
+    bool running() const { return tcp_listening(port_); }
+
+  private:
+    int port_;
+    std::string dir_, conf_;
     pid_t pid_ = -1;
 };
 
