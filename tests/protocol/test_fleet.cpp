@@ -66,11 +66,12 @@ TEST(Fleet, StormLimitSharedThroughRedis) {
 // replica is promoted both milters go on counting there, where the counts were.
 TEST(Fleet, SentinelFailoverUnderLoad) {
     ASSERT_EQ(std::system("command -v redis-server >/dev/null"), 0) << "redis-server not installed";
-    RedisServer master;
+    // No 5 s wait before the replica's first sync (Redis 7's diskless default).
+    RedisServer master({"--repl-diskless-sync-delay", "0"});
     RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
     ASSERT_TRUE(master.running() && replica.running());
     const std::string wait =
-        "redis-cli -p " + std::to_string(master.port()) + " WAIT 1 2000 2>/dev/null | grep -qx 1";
+        "redis-cli -p " + std::to_string(master.port()) + " WAIT 1 5000 2>/dev/null | grep -qx 1";
     ASSERT_EQ(std::system(wait.c_str()), 0) << "replica not in sync";
     RedisSentinel sentinel(master.port());
     ASSERT_TRUE(sentinel.running());

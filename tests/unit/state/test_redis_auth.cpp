@@ -49,6 +49,7 @@ StateOptions with_password(const std::string& password) {
     StateOptions o;
     o.redis_password = password;
     o.bounce_ttl = 100;
+    o.timeout_ms = 3000;  // a TLS handshake on a loaded test machine; no timing is tested
     return o;
 }
 
