@@ -106,7 +106,9 @@ class RedisServer {
 // fails over half a second after the master stops answering.
 class RedisSentinel {
   public:
-    explicit RedisSentinel(int master_port) : port_(free_tcp_port()) {
+    // password: the Sentinel's own and the master's (one for the whole fleet).
+    explicit RedisSentinel(int master_port, const std::string& password = "")
+        : port_(free_tcp_port()) {
         char dir[] = "/tmp/backstop-sentinel-XXXXXX";
         dir_ = mkdtemp(dir) ? dir : "/tmp";
         conf_ = dir_ + "/sentinel.conf";
@@ -114,6 +116,8 @@ class RedisSentinel {
                            "\nsentinel monitor mymaster 127.0.0.1 " + std::to_string(master_port) +
                            " 1\nsentinel down-after-milliseconds mymaster 500\n"
                            "sentinel failover-timeout mymaster 5000\n";
+        if (!password.empty())
+            text += "requirepass " + password + "\nsentinel auth-pass mymaster " + password + "\n";
         if (FILE* f = fopen(conf_.c_str(), "w")) {
             fputs(text.c_str(), f);
             fclose(f);

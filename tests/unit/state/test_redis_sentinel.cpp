@@ -1,6 +1,7 @@
 // Sentinel: the store finds the master through Sentinel, and after the master dies
 // its calls fail fast until the replica is promoted, then go on there, counts and
-// all, without a restart.
+// all, without a restart. The whole fleet wants a password: the store gives the
+// same one to the Sentinels and to the master.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,8 +17,11 @@ using namespace backstop::test;
 
 namespace {
 
+constexpr const char* kPassword = "fleet-pw-31";
+
 std::string cli(int port, const std::string& command) {
-    std::string line = "redis-cli -p " + std::to_string(port) + " " + command + " 2>/dev/null";
+    std::string line = "redis-cli --no-auth-warning -a " + std::string(kPassword) + " -p " +
+                       std::to_string(port) + " " + command + " 2>/dev/null";
     std::string out;
     if (FILE* p = popen(line.c_str(), "r")) {
         char buf[256];
@@ -31,14 +35,17 @@ std::string cli(int port, const std::string& command) {
 
 TEST(StateRedisSentinel, FollowsAFailover) {
     ASSERT_EQ(std::system("command -v redis-server >/dev/null"), 0) << "redis-server not installed";
-    RedisServer master;
+    // No 5 s wait before the replica's first sync (Redis 7's diskless default).
+    RedisServer master(
+        {"--repl-diskless-sync-delay", "0", "--requirepass", kPassword, "--masterauth", kPassword});
     ASSERT_TRUE(master.running());
-    RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+    RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port()), "--requirepass",
+                         kPassword, "--masterauth", kPassword});
     ASSERT_TRUE(replica.running());
     // The replica in sync before Sentinel looks (it learns replicas from the master).
     for (int i = 0; i < 100 && cli(master.port(), "WAIT 1 100").rfind("1", 0) != 0; ++i) {
     }
-    RedisSentinel sentinel(master.port());
+    RedisSentinel sentinel(master.port(), kPassword);
     ASSERT_TRUE(sentinel.running());
     const int dead = free_tcp_port();
 
@@ -58,6 +65,7 @@ TEST(StateRedisSentinel, FollowsAFailover) {
                              ",127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster/0";
     StateOptions o;
     o.timeout_ms = 3000;  // a loaded test machine; a dead master refuses at once anyway
+    o.redis_password = kPassword;
     auto mx1 = open_state(spec, o), mx2 = open_state(spec, o);
     ASSERT_TRUE(mx1.ok() && mx2.ok());
     for (int i = 0; i < 10; ++i) {

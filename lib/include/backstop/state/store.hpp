@@ -48,7 +48,8 @@ class StateStore {
 };
 
 struct StateOptions {
-    // Bounds each Redis call, connecting included.
+    // Bounds each step of a Redis call: connecting and logging in (TLS, AUTH, SELECT),
+    // asking a Sentinel, each command.
     int timeout_ms = 250;
     // A hard-bounce record with no new bounce for this long is gone; 0: kept forever.
     UnixTime bounce_ttl = 0;
