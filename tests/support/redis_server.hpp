@@ -49,13 +49,16 @@ inline bool tcp_listening(int port) {
 class RedisServer {
   public:
     RedisServer() : port_(free_tcp_port()) { start(); }
+    ~RedisServer() {
+        stop();
+        if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+    }
     // extra: more redis-server options ("--requirepass", "pw", ...). tls: the port
     // speaks TLS only (the options must name the certificates).
     explicit RedisServer(std::vector<std::string> extra, bool tls = false)
         : port_(free_tcp_port()), extra_(std::move(extra)), tls_(tls) {
         start();
     }
-    ~RedisServer() { stop(); }
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
 
@@ -66,11 +69,17 @@ class RedisServer {
     bool running() const { return tcp_listening(port_); }
 
     void start() {
+        if (dir_.empty()) {
+            // Its own directory: a replica writes the master's RDB there.
+            char d[] = "/tmp/backstop-redis-XXXXXX";
+            if (mkdtemp(d)) dir_ = d;
+        }
         pid_ = fork();
         if (pid_ == 0) {
             int devnull = open("/dev/null", O_WRONLY);
             dup2(devnull, 1);
             dup2(devnull, 2);
+            if (!dir_.empty() && chdir(dir_.c_str()) != 0) _exit(126);
             std::string p = std::to_string(port_);
             std::vector<std::string> a = {"redis-server", tls_ ? "--tls-port" : "--port", p};
             if (tls_) a.insert(a.end(), {"--port", "0"});
@@ -97,6 +106,7 @@ class RedisServer {
 
   private:
     int port_;
+    std::string dir_;
     std::vector<std::string> extra_;
     bool tls_ = false;
     pid_t pid_ = -1;
