@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "backstop/policy/config.hpp"
+#include "backstop/policy/state_options.hpp"
 #include "backstop/state/store.hpp"
 #include "commands.hpp"
 #include "options.hpp"
@@ -18,8 +19,9 @@ constexpr const char* kUsage =
     "       backstop bounces forget (--config FILE | --state SPEC) ADDRESS...\n"
     "       backstop bounces export (--config FILE | --state SPEC) --json\n"
     "Remote addresses that hard-bounced mail we sent, as recorded by backstop-milter.\n"
-    "--config reads 'state' and '[outbound] bounce-expiry' from the milter's config;\n"
-    "--state SPEC (sqlite:/path or redis://host:port/db) shows records of any age.";
+    "--config reads 'state', the redis-* password and TLS files and '[outbound] bounce-expiry'\n"
+    "from the milter's config; --state SPEC (sqlite:/path or redis://host:port/db) shows\n"
+    "records of any age.";
 
 std::string iso(UnixTime t) {
     std::time_t tt = std::time_t(t);
@@ -85,7 +87,14 @@ int cmd_bounces(int argc, char** argv) {
             return kExitUsage;
         }
         if (spec.empty()) spec = cfg->state;
-        options.bounce_ttl = UnixTime(cfg->bounce_expiry) * 86400;
+        // The milter's Redis password and TLS files too, read under the same rules.
+        auto configured = state_options(*cfg);
+        if (!configured) {
+            std::cerr << label << ": " << configured.error().message << "\n";
+            return kExitUsage;
+        }
+        options = *configured;
+        options.create = false;
     }
     if (spec.empty()) {
         std::cerr << label << ": needs --config FILE or --state SPEC\n";

@@ -16,6 +16,7 @@
 
 #include "backstop/policy/config.hpp"
 #include "backstop/policy/policy.hpp"
+#include "backstop/policy/state_options.hpp"
 #include "backstop/state/store.hpp"
 #include "engine.hpp"
 #include "listener.hpp"
@@ -40,6 +41,8 @@ constexpr const char* kUsage =
     "  --config FILE     configuration file (INI; keys are the long options below);\n"
     "                    default /etc/backstop/backstop.conf; /dev/null: built-in defaults\n"
     "  --check-config    validate the configuration and key files, then exit 0 or 1\n"
+    "  --connect         with --check-config: also reach the state store (Redis: connect,\n"
+    "                    TLS, AUTH, SELECT, PING) and say what failed\n"
     "  --stats           print the metrics of the running milter (from stats-socket) and exit\n"
     "  --help, --version\n"
     "  --engine native|libmilter   who speaks the milter protocol (as [general] engine)\n"
@@ -49,6 +52,7 @@ constexpr const char* kUsage =
 struct Args {
     std::string config_path = kDefaultConfig;
     bool check = false;
+    bool connect = false;
     bool stats = false;
     std::vector<std::string> rest;
 };
@@ -58,16 +62,6 @@ Result<std::shared_ptr<const Policy>, Failure> load(const Args& args) {
     if (!config) return config.error();
     if (auto missing = missing_for_milter(*config); !missing.empty()) return Failure{missing};
     return Policy::build(*config);
-}
-
-StateOptions state_options(const Config& c) {
-    StateOptions o;
-    o.bounce_ttl = UnixTime(c.bounce_expiry) * 86400;
-    return o;
-}
-
-std::string state_identity(const Config& c) {
-    return c.state + " bounce-expiry=" + std::to_string(c.bounce_expiry);
 }
 
 void reload(const Args& args);
@@ -112,9 +106,15 @@ void reload(const Args& args) {
         }
         // The store is reopened only when where it lives or how long it keeps
         // records changes; counters survive an ordinary reload.
-        const std::string spec = state_identity((*policy)->config());
+        auto options = state_options((*policy)->config());
+        if (!options) {
+            log(LogLevel::error, "configuration error, keeping the old configuration: state: " +
+                                     options.error().message);
+            return;
+        }
+        const std::string spec = state_identity((*policy)->config(), *options);
         if (spec != current_policy().state_spec()) {
-            auto store = open_state((*policy)->config().state, state_options((*policy)->config()));
+            auto store = open_state((*policy)->config().state, *options);
             if (!store) {
                 log(LogLevel::error, "configuration error, keeping the old configuration: state: " +
                                          store.error().message);
@@ -147,6 +147,8 @@ int run(int argc, char** argv) {
         }
         if (a == "--check-config") {
             args.check = true;
+        } else if (a == "--connect") {
+            args.connect = true;
         } else if (a == "--stats") {
             args.stats = true;
         } else if (a == "--config") {
@@ -174,8 +176,30 @@ int run(int argc, char** argv) {
         return ok ? 0 : 1;
     }
     const std::vector<std::string> warnings = config_warnings(cfg);
+    if (args.connect && !args.check) {
+        std::cerr << "backstop-milter: --connect goes with --check-config\n";
+        return 1;
+    }
+    auto options = state_options(cfg);
+    if (!options) {
+        std::cerr << "backstop-milter: " << options.error().message << "\n";
+        return 1;
+    }
+    auto store = open_state(cfg.state, *options);
+    if (!store) {
+        std::cerr << "backstop-milter: " << store.error().message << "\n";
+        return 1;
+    }
     if (args.check) {
         for (const auto& w : warnings) std::cerr << "backstop-milter: warning: " << w << "\n";
+        if (args.connect) {
+            auto reached = (*store)->check();
+            if (!reached) {
+                std::cerr << "backstop-milter: " << reached.error().message << "\n";
+                return 1;
+            }
+            std::cout << "backstop-milter: state " << cfg.state << " answers\n";
+        }
         std::cout << "backstop-milter: configuration OK (" << args.config_path << ")\n";
         return 0;
     }
@@ -187,14 +211,13 @@ int run(int argc, char** argv) {
     log_open(cfg.foreground, log_level_from(cfg.log_level));
     for (const auto& w : warnings) log(LogLevel::warning, w);
     current_policy().set(*policy);
-    {
-        auto store = open_state(cfg.state, state_options(cfg));
-        if (!store) {
-            std::cerr << "backstop-milter: " << store.error().message << "\n";
-            return 1;
-        }
-        current_policy().set_state(*store, state_identity(cfg));
+    // A store that does not answer yet is no reason not to start (mail is served
+    // by on-state-error meanwhile), but the log says at once what is wrong.
+    if (auto reached = (*store)->check(); !reached) {
+        log(LogLevel::error, reached.error().message + " (until it answers, on-state-error = " +
+                                 to_string(cfg.on_state_error) + " applies)");
     }
+    current_policy().set_state(*store, state_identity(cfg, *options));
 
     // The socketmap's socket is opened while we may still be root, and before the
     // milter's: an MTA never finds the milter listening in a daemon about to exit.

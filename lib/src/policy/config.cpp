@@ -171,15 +171,10 @@ std::string set_stats_socket(Config& c, const std::string& v) {
 }
 
 std::string set_state(Config& c, const std::string& v) {
-    if (v != "memory" && (v.rfind("sqlite:", 0) != 0 || v.size() <= 7) &&
-        (v.rfind("redis://", 0) != 0 || v.size() <= 8)) {
-        return "'" + v + "' is not memory, sqlite:/path/state.db or redis://host:port/db";
-    }
-    if (v.rfind("redis://", 0) == 0) {
-        // Host, port and database are checked here; the store connects on first use.
-        auto store = open_state(v);
-        if (!store) return store.error().message;
-    }
+    // The syntax (host, port range, database); the store connects on first use, and
+    // the redis-* files are read when it is opened.
+    auto needs = check_state_spec(v);
+    if (!needs) return needs.error().message;
     c.state = v;
     return {};
 }
@@ -311,10 +306,21 @@ const std::vector<Key>& keys() {
          "serve Prometheus metrics (HTTP GET /metrics) on inet:PORT@HOST; empty: off",
          set_stats_socket},
         {"state",
-         "shared state: memory, sqlite:/var/lib/backstop/state.db, or redis://host:port/db (250 ms "
-         "per call)",
+         "shared state: memory, sqlite:/var/lib/backstop/state.db, redis://[user@]host:port/db, "
+         "rediss://... (TLS) or redis-sentinel://host:26379,host:26379/MASTER/db (250 ms per call)",
          set_state},
         {"on-state-error", "when the state store fails: accept or tempfail", set_on_state_error},
+        {"redis-password-file",
+         "file holding the Redis password (of the user in the state URL, or the default user); "
+         "refused when group or others can read it",
+         text(&Config::redis_password_file)},
+        {"redis-ca-file",
+         "PEM CA certificate(s) that sign the Redis server's (required with rediss)",
+         text(&Config::redis_ca_file)},
+        {"redis-cert-file", "PEM client certificate for Redis over TLS (with redis-key-file)",
+         text(&Config::redis_cert_file)},
+        {"redis-key-file", "PEM key of redis-cert-file; refused when group or others can read it",
+         text(&Config::redis_key_file)},
         {"socketmap",
          "also serve the socketmap maps forward and reverse to the MTA on inet:PORT@HOST, "
          "inet6:PORT@HOST or unix:/path; empty: off",
@@ -447,7 +453,33 @@ constexpr const char* kSrsDomainNotSet =
     "[srs] domain is not set: set it to a domain whose MX is this host, for the senders of "
     "forwarded mail (domain = fwd.example.org), or set enable = false";
 
+std::string check_redis(const Config& c) {
+    auto needs = check_state_spec(c.state);
+    if (!needs) return needs.error().message;
+    if (!needs->remote) {
+        for (const auto& [key, value] : {std::pair<const char*, const std::string*>{
+                                             "redis-password-file", &c.redis_password_file},
+                                         {"redis-ca-file", &c.redis_ca_file},
+                                         {"redis-cert-file", &c.redis_cert_file},
+                                         {"redis-key-file", &c.redis_key_file}}) {
+            if (!value->empty()) return std::string(key) + ": set, but state is not Redis";
+        }
+        return {};
+    }
+    if (needs->tls && c.redis_ca_file.empty())
+        return "redis-ca-file: required with TLS (rediss): the CA that signs the Redis "
+               "server's certificate";
+    if (!needs->tls && !(c.redis_ca_file.empty() && c.redis_cert_file.empty()))
+        return "redis-ca-file and redis-cert-file need TLS: state = rediss://...";
+    if (needs->password && c.redis_password_file.empty())
+        return "redis-password-file: required when the state URL names a user";
+    if (c.redis_cert_file.empty() != c.redis_key_file.empty())
+        return "redis-cert-file and redis-key-file go together: set both or neither";
+    return {};
+}
+
 std::string check_whole(const Config& c) {
+    if (auto why = check_redis(c); !why.empty()) return why;
     // Our domains first: an unedited sample lacks them and the SRS domain, and the
     // first thing to set is the one to name.
     if ((c.batv_enable || c.srs_enable) && c.local_domains.empty()) return kLocalNotSet;

@@ -9,9 +9,20 @@ Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
     if (spec.empty() || spec == "memory") return make_memory_store(options);
     if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7)
         return open_sqlite_store(spec.substr(7), options);
-    if (spec.rfind("redis://", 0) == 0 && spec.size() > 8) return open_redis_store(spec, options);
+    for (const char* scheme :
+         {"redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://"}) {
+        if (spec.rfind(scheme, 0) == 0) return open_redis_store(spec, options);
+    }
     return Failure{"state '" + spec +
-                   "': expected memory, sqlite:/path/state.db or redis://host:port/db"};
+                   "': expected memory, sqlite:/path/state.db, redis://host:port/db, "
+                   "rediss://host:port/db or redis-sentinel://host:port,host:port/MASTER/db"};
+}
+
+Result<StateSpecNeeds, Failure> check_state_spec(const std::string& spec) {
+    if (spec.find("://") != std::string::npos) return check_redis_url(spec);
+    if (spec.empty() || spec == "memory" || (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7))
+        return StateSpecNeeds{};
+    return open_state(spec).error();
 }
 
 Result<std::pair<std::uint64_t, UnixTime>, Failure> parse_rate(const std::string& text) {

@@ -11,7 +11,8 @@ namespace backstop {
 std::shared_ptr<StateStore> make_memory_store(const StateOptions& options);
 Result<std::shared_ptr<StateStore>, Failure> open_sqlite_store(const std::string& path,
                                                                const StateOptions& options);
-// spec: redis://host[:port][/db].
+// spec: redis[s]://[user@]host[:port][/db], redis[s]-sentinel://[user@]h:p,h:p/MASTER[/db].
+Result<StateSpecNeeds, Failure> check_redis_url(const std::string& spec);
 Result<std::shared_ptr<StateStore>, Failure> open_redis_store(const std::string& spec,
                                                               const StateOptions& options);
 

@@ -99,3 +99,27 @@ TEST(StateRedis, BadSpecs) {
     EXPECT_FALSE(open_state("redis://host:6379/x").ok());
     EXPECT_TRUE(open_state("redis://127.0.0.1:1/0").ok());  // lazy: connects on first use
 }
+
+// Expiry by our clock (the `now` every call gets), as the SQLite store does: a record
+// whose last bounce is older than the ttl is gone for reads and starts over on the
+// next bounce, whatever Redis's own EXPIRE (on the server's clock) has done yet.
+TEST(StateRedis, BounceExpiryFollowsTheCallersClock) {
+    ASSERT_EQ(std::system("command -v redis-server >/dev/null"), 0) << "redis-server not installed";
+    RedisServer server;
+    ASSERT_TRUE(server.running());
+    StateOptions o;
+    o.bounce_ttl = 1000;
+    auto s = open_state(server.spec(), o);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->record_bounce("gone@remote.example", "5.1.1", "userunknown", 100).ok());
+    ASSERT_TRUE((*s)->record_bounce("gone@remote.example", "5.1.1", "userunknown", 200).ok());
+    EXPECT_EQ((**(*s)->bounce("gone@remote.example", 1199)).count, 2u);
+    EXPECT_FALSE((*s)->bounce("gone@remote.example", 1200)->has_value());
+    EXPECT_TRUE((*s)->bounces(1200)->empty());
+    ASSERT_TRUE((*s)->record_bounce("gone@remote.example", "5.1.2", "hostunknown", 1300).ok());
+    auto r = (*s)->bounce("gone@remote.example", 1300);
+    ASSERT_TRUE(r.ok() && r->has_value());
+    EXPECT_EQ((*r)->count, 1u);
+    EXPECT_EQ((*r)->first_seen, 1300);
+    EXPECT_EQ((*s)->bounces(1300)->size(), 1u);
+}

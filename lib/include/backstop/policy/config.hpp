@@ -28,6 +28,10 @@ struct Config {
     std::string stats_socket;
     std::string state = "memory";            // memory | sqlite:/path | redis://host:port/db
     Action on_state_error = Action::accept;  // accept | tempfail when the store fails
+    std::string redis_password_file;         // the Redis password, a key file
+    std::string redis_ca_file;               // CA of the Redis server's certificate (rediss)
+    std::string redis_cert_file;             // client certificate for Redis over TLS
+    std::string redis_key_file;              // its key, a key file
     std::string socketmap;                   // socketmap for the MTA (forward, reverse); "": off
     int socketmap_idle_timeout = 60;         // seconds before an idle socketmap client is closed
     int socketmap_max_connections = 1000;    // socketmap clients at once; more are closed at once

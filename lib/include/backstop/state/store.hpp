@@ -42,22 +42,45 @@ class StateStore {
     virtual Result<std::vector<BounceRecord>, Failure> bounces(UnixTime now) = 0;
     // True when there was a record to remove.
     virtual Result<bool, Failure> forget(const std::string& address) = 0;
+    // Reaches the store and gets an answer (a remote one: connect, log in, PING), for
+    // --check-config --connect and the start-up log.
+    virtual Result<bool, Failure> check() { return true; }
 };
 
 struct StateOptions {
-    // Bounds each Redis call, connecting included.
+    // Bounds each step of a Redis call: connecting and logging in (TLS, AUTH, SELECT),
+    // asking a Sentinel, each command.
     int timeout_ms = 250;
     // A hard-bounce record with no new bounce for this long is gone; 0: kept forever.
     UnixTime bounce_ttl = 0;
     // false: an SQLite file must already exist (readers such as the admin CLI must
     // not leave an empty database behind a typo).
     bool create = true;
+    // Redis: the password (read from redis-password-file under the key-file rules;
+    // never logged), the CA that signs the server's certificate (rediss), and an
+    // optional client certificate with its key (PEM text, read like the password).
+    std::string redis_password;
+    std::string redis_ca_file;
+    std::string redis_cert_file;
+    std::string redis_key_pem;
+    std::string redis_key_file;  // names the key in messages
 };
 
-// "memory", "sqlite:/path/state.db" or "redis://host:port/db". Errors name the spec.
-// A Redis store connects lazily, so opening it succeeds while the server is down.
+// "memory", "sqlite:/path/state.db", "redis://[user@]host[:port][/db]" (rediss:// for
+// TLS) or "redis-sentinel://host:port,host:port/MASTER[/db]" (rediss-sentinel:// for
+// TLS). Errors name the spec. A Redis store connects lazily, so opening it succeeds
+// while the server is down (check() connects).
 Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
                                                         const StateOptions& options = {});
+
+// What a spec asks of the options, from its syntax alone (no file read, no
+// connection), for the configuration's checks; a Failure says what is wrong with it.
+struct StateSpecNeeds {
+    bool remote = false;    // Redis: the redis-* options apply
+    bool tls = false;       // rediss: redis-ca-file required
+    bool password = false;  // user@ in the URL: redis-password-file required
+};
+Result<StateSpecNeeds, Failure> check_state_spec(const std::string& spec);
 
 // "20/10m": at most 20 per 10 minutes (s, m, h, d units). Returns {limit, seconds}.
 Result<std::pair<std::uint64_t, UnixTime>, Failure> parse_rate(const std::string& text);
