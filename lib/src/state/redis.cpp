@@ -132,6 +132,29 @@ class RedisStore final : public StateStore {
         return del.ok() && del.r->integer > 0;
     }
 
+    // postsrsd 2's keys: PostSRSd/ALIAS@1, written with SETEX so Redis expires them.
+    Result<bool, Failure> put_alias(const std::string& alias, const std::string& sender, UnixTime,
+                                    UnixTime ttl) override {
+        Lease l(*this);
+        if (!l.c) return failure(l.why);
+        const std::string k = "PostSRSd/" + alias;
+        Reply r(redisCommand(l.c, "SETEX %s %lld %s", k.c_str(), (long long)ttl, sender.c_str()));
+        if (!r.r) return l.broken();
+        if (!r.ok()) return failure(r.r->str ? r.r->str : "SETEX failed");
+        return true;
+    }
+
+    Result<std::optional<std::string>, Failure> alias(const std::string& alias, UnixTime) override {
+        Lease l(*this);
+        if (!l.c) return failure(l.why);
+        const std::string k = "PostSRSd/" + alias;
+        Reply r(redisCommand(l.c, "GET %s", k.c_str()));
+        if (!r.r) return l.broken();
+        if (!r.ok()) return failure(r.r->str ? r.r->str : "GET failed");
+        if (r.r->type != REDIS_REPLY_STRING || r.r->len == 0) return std::optional<std::string>{};
+        return std::optional<std::string>{std::string(r.r->str, r.r->len)};
+    }
+
     std::string name() const {
         return "redis://" + host_ + ":" + std::to_string(port_) + "/" + std::to_string(db_);
     }
