@@ -273,6 +273,7 @@ bool SocketmapServer::answer_all(const Policy* policy, NetstringReader& reader, 
         }
         metrics_.add(counter_for(x.request.name, x.answer.status));
         if (x.answer.alias_written) metrics_.add(Counter::srs_aliases_written);
+        if (x.answer.too_long) metrics_.add(Counter::srs_too_long);
         if (log_enabled(LogLevel::debug)) {
             std::string line = "socketmap: " + shown(x.request.name) + " " + shown(x.request.key) +
                                " -> " + to_string(x.answer.status);

@@ -144,6 +144,11 @@ TEST_F(SrsAliasTest, AutoEmbedsWhatFitsDatabaseStoresEverySender) {
     EXPECT_FALSE(o.eom.new_sender.has_value());
     EXPECT_NE(o.eom.log_line.find(" reason=srs-refused"), std::string::npos) << o.eom.log_line;
     EXPECT_EQ(metrics.get(Counter::srs_aliases_written), 1u);
+    EXPECT_EQ(metrics.get(Counter::srs_too_long), 1u);  // and counted
+    MapAnswer m = lookup(*build(config), "forward", kLong, kNow, store.get());
+    EXPECT_EQ(m.status, MapStatus::notfound);
+    EXPECT_TRUE(m.too_long);
+    EXPECT_FALSE(lookup(*build(config), "forward", "c@foreign.example", kNow).too_long);
 }
 
 // Only mail that is forwarded writes an alias.

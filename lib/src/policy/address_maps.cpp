@@ -40,7 +40,11 @@ MapAnswer forward(const Policy& p, std::string_view key, UnixTime now, StateStor
     if (p.is_local_domain(a->domain)) return notfound("local sender");
     const std::string sender = a->str();
     auto f = plan_srs_forward(p, sender, now);
-    if (!f) return notfound(std::string("srs refused: ") + f.error().message);
+    if (!f) {
+        MapAnswer answer = notfound(std::string("srs refused: ") + f.error().message);
+        answer.too_long = f.error().code == SrsErrc::too_long;
+        return answer;
+    }
     if (f->kind == SrsForwardKind::unchanged) return notfound("already srs");
     auto stored = store_srs_alias(p, state, *f, sender, now);
     if (!stored) {

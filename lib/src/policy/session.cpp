@@ -526,6 +526,7 @@ std::string Session::forward_sender(EndOfMessage& out, std::string& why,
     if (spf && !spf_needs_rewrite(*spf)) return "no-srs-needed";
     if (!f) {
         why = f.error().message;
+        if (f.error().code == SrsErrc::too_long) count(Counter::srs_too_long);
         return "srs-refused";
     }
     if (f->kind == SrsForwardKind::unchanged) return "already-srs";

@@ -29,6 +29,7 @@ struct MapAnswer {
     std::string value;           // ok: the address; temp, perm: the reason sent to the MTA
     std::string why;             // notfound: why nothing matched (never sent)
     bool alias_written = false;  // forward stored a sender's SRS alias (original-envelope)
+    bool too_long = false;       // forward: too long to embed, and embedded it had to be
 };
 
 // One lookup of 'key' in the map named 'map' ("forward" or "reverse"); any other
