@@ -76,7 +76,8 @@ SocketmapRequest split_request(std::string_view data) {
     return r;
 }
 
-SocketmapExchange answer_request(const Policy& policy, std::string_view data, UnixTime now) {
+SocketmapExchange answer_request(const Policy& policy, std::string_view data, UnixTime now,
+                                 StateStore* state) {
     SocketmapExchange x;
     x.request = split_request(data);
     if (!x.request.well_formed) {
@@ -84,7 +85,7 @@ SocketmapExchange answer_request(const Policy& policy, std::string_view data, Un
         x.answer.value = "malformed request: expected NAME KEY";
         return x;
     }
-    x.answer = lookup(policy, x.request.name, x.request.key, now);
+    x.answer = lookup(policy, x.request.name, x.request.key, now, state);
     return x;
 }
 

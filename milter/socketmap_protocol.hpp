@@ -61,7 +61,9 @@ struct SocketmapExchange {
     SocketmapRequest request;
     MapAnswer answer;
 };
-SocketmapExchange answer_request(const Policy& policy, std::string_view data, UnixTime now);
+// state: the store of SRS aliases (PolicyHolder::state()); may be null.
+SocketmapExchange answer_request(const Policy& policy, std::string_view data, UnixTime now,
+                                 StateStore* state = nullptr);
 
 // Appends LEN:DATA, to out.
 void append_netstring(std::string& out, std::string_view data);

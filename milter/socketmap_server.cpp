@@ -257,19 +257,23 @@ void SocketmapServer::serve_connection(int fd) {
 bool SocketmapServer::answer_all(const Policy* policy, NetstringReader& reader, std::string& out) {
     UnixTime now = 0;
     bool have_now = false;
+    std::shared_ptr<StateStore> state;  // taken once per batch of requests, as the time
     while (auto data = reader.next()) {
         if (!have_now) {
+            state = holder_.state();
             now = clock_.now();
             have_now = true;
         }
         SocketmapExchange x;
         if (policy) {
-            x = answer_request(*policy, *data, now);
+            x = answer_request(*policy, *data, now, state.get());
         } else {
             x.request = split_request(*data);
             x.answer = {MapStatus::temp, "no configuration loaded", {}};
         }
         metrics_.add(counter_for(x.request.name, x.answer.status));
+        if (x.answer.alias_written) metrics_.add(Counter::srs_aliases_written);
+        if (x.answer.too_long) metrics_.add(Counter::srs_too_long);
         if (log_enabled(LogLevel::debug)) {
             std::string line = "socketmap: " + shown(x.request.name) + " " + shown(x.request.key) +
                                " -> " + to_string(x.answer.status);

@@ -428,6 +428,51 @@ case_w() {
     fi
 }
 
+# (w2) The same forwarding for a 98-octet sender, too long to embed in SRS0 (over
+# 64 octets of local part): with the sqlite state, original-envelope is auto, so it
+# leaves as the SRS0 of its postsrsd 2 alias (base32hex of its SHA-1, "@1"), and the
+# bounce of it from outside reaches the 98-octet sender once, through the store.
+case_w2() {
+    local name="w2 long-sender-alias" domain=subdomain.of.a.long.example-domain.org orig local
+    local alias file sender
+    local="long-w2.$R."
+    while [ $((${#local} + 1 + ${#domain})) -lt 98 ]; do local+=x; done
+    orig="$local@$domain"
+    alias=$(python3 -c 'import base64, hashlib, sys
+print(base64.b32hexencode(hashlib.sha1(sys.argv[1].encode()).digest()).decode() + "@1")' "$orig")
+    if ! send_marked w2 127.0.0.2 "$orig" bsfwd@ours.example; then
+        e2e_fail "$name" "swaks failed: $(swaks_rcpt_reply) $(swaks_tail)"
+        return
+    fi
+    if ! wait_done "$(swaks_queue_id)"; then
+        e2e_fail "$name" "Postfix did not finish the message and its forwarded copy within ${DELIVERY}s"
+        return
+    fi
+    file=$(sink_file_for "backstop e2e $R w2")
+    sender=$(sink_field "$file" X-Mail-Args | angle_addr)
+    if [ "${#orig}" -ne 98 ]; then
+        e2e_fail "$name" "the test's sender has ${#orig} octets, not 98"
+    elif [ "$(sink_count "backstop e2e $R w2")" -ne 1 ]; then
+        e2e_fail "$name" "$(sink_count "backstop e2e $R w2") copies reached the sink (want exactly 1)"
+    elif [ "$sender" != "$(srs_of "$alias")" ]; then
+        e2e_fail "$name" "sender on the wire is <$sender>, want <$(srs_of "$alias")>, the SRS0 of $alias"
+    else
+        e2e_pass "$name"
+    fi
+    [[ $sender == SRS0=*=1=* ]] || return
+
+    name="w2 long-sender-alias-bounce"
+    if ! send_marked w2-bounce 127.0.0.2 "" "$sender"; then
+        e2e_fail "$name" "bounce to <$sender> refused: $(swaks_rcpt_reply)"
+    elif ! wait_done "$(swaks_queue_id)"; then
+        e2e_fail "$name" "Postfix did not finish the bounce within ${DELIVERY}s"
+    elif [ "$(sink_count "X-Rcpt-Args: <$orig>")" -ne 1 ]; then
+        e2e_fail "$name" "$(sink_count "X-Rcpt-Args: <$orig>") deliveries to <$orig> (want exactly 1)"
+    else
+        e2e_pass "$name"
+    fi
+}
+
 # --- Reloads and a stopped milter --------------------------------------------------------
 
 # (h) SIGUSR1 with a broken config: logged, and the old config keeps serving.
@@ -636,6 +681,7 @@ case_v
 case_n
 case_i
 case_w
+case_w2
 case_h
 case_j
 case_f

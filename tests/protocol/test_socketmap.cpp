@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -367,6 +368,65 @@ TEST_F(SocketmapTest, LookupsAreCountedAndLogged) {
     EXPECT_TRUE(milter_->wait_for_log(
         "socketmap: forward alice@ours.example -> NOTFOUND (local sender)", 5s))
         << milter_->log();
+}
+
+// [srs] original-envelope = auto (the default with a sqlite state): a sender too long
+// to embed leaves as the SRS0 of its postsrsd 2 alias, which the reverse map takes
+// back through the store; the alias written is counted.
+TEST_F(SocketmapTest, LongSenderForwardedThroughItsAlias) {
+    backstop::testing::TempDir state("backstop-alias");
+    const std::uint16_t stats = free_port();
+    start(with_socketmap(SocketmapKind::unix_,
+                         "state = sqlite:" + state.file("state.db") +
+                             "\nstats-socket = inet:" + std::to_string(stats) + "@127.0.0.1\n"));
+    const std::string sender =
+        "a.very.long.sender.address.with.many.parts.for.testing.only@subdomain.of.a.long."
+        "example-domain.org";
+    auto c = client();
+    const std::string fwd = c.query("forward", sender);
+    EXPECT_EQ(fwd, "OK " + srs("177RE26INPKI1O95KN4J23EVADPI3JDD@1")) << fwd;
+    ASSERT_EQ(fwd.rfind("OK SRS0=", 0), 0u);
+    const std::string address = fwd.substr(3);
+    EXPECT_NE(address.find("=1=177RE26INPKI1O95KN4J23EVADPI3JDD@fwd.ours.example"),
+              std::string::npos);
+    EXPECT_EQ(c.query("reverse", address), "OK " + sender);
+    // Case changed on the way back: the alias is looked up upper-cased.
+    std::string lower = address;
+    for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(c.query("reverse", lower), "OK " + sender);
+    // A short sender is embedded as before; a valid alias address never stored is
+    // not found (refused like a forged one).
+    EXPECT_EQ(c.query("forward", "carol@foreign.example"), "OK " + srs("carol@foreign.example"));
+    EXPECT_EQ(c.query("reverse", srs("VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV@1")), "NOTFOUND ");
+    auto m = run_command({BACKSTOP_MILTER, "--config", milter_->config_path(), "--stats"});
+    ASSERT_EQ(m.status, 0) << m.output;
+    EXPECT_NE(m.output.find("backstop_srs_aliases_written_total 1\n"), std::string::npos)
+        << m.output;
+    EXPECT_TRUE(
+        milter_->wait_for_log("-> NOTFOUND (SRS alias VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV@1 "
+                              "unknown)",
+                              5s))
+        << milter_->log();
+}
+
+// A store that fails: forward follows on-state-error (tempfail: TEMP); reverse of an
+// alias is TEMP either way, since NOTFOUND would refuse its bounce for good.
+TEST_F(SocketmapTest, AliasStoreDownIsTemp) {
+    const std::string down = "state = redis://127.0.0.1:1\n";  // nothing listens there
+    const std::string sender = std::string(60, 'x') + "@foreign.example";
+    const std::string alias_srs = srs("177RE26INPKI1O95KN4J23EVADPI3JDD@1");
+    start(with_socketmap(SocketmapKind::unix_, down + "on-state-error = tempfail\n"));
+    {
+        auto c = client();
+        EXPECT_EQ(c.query("forward", sender).rfind("TEMP SRS alias not stored: ", 0), 0u);
+        EXPECT_EQ(c.query("reverse", alias_srs).rfind("TEMP ", 0), 0u);
+        EXPECT_EQ(c.query("forward", "carol@foreign.example"),
+                  "OK " + srs("carol@foreign.example"));  // no alias: no store needed
+    }
+    start(with_socketmap(SocketmapKind::unix_, down + "on-state-error = accept\n"));
+    auto c = client();
+    EXPECT_EQ(c.query("forward", sender), "NOTFOUND ");
+    EXPECT_EQ(c.query("reverse", alias_srs).rfind("TEMP ", 0), 0u);
 }
 
 }  // namespace

@@ -74,6 +74,25 @@ std::string hex_encode(const std::uint8_t* data, std::size_t n) {
     return out;
 }
 
+std::string base32hex_encode(const std::uint8_t* data, std::size_t n) {
+    static constexpr char kBase32Hex[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    std::string out;
+    out.reserve((n * 8 + 4) / 5);
+    unsigned acc = 0;
+    int bits = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        acc = (acc << 8) | data[i];
+        bits += 8;
+        while (bits >= 5) {
+            bits -= 5;
+            out.push_back(kBase32Hex[(acc >> bits) & 31]);
+        }
+        acc &= (1u << bits) - 1;  // only the bits not yet written
+    }
+    if (bits > 0) out.push_back(kBase32Hex[(acc << (5 - bits)) & 31]);
+    return out;
+}
+
 int base32_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a';

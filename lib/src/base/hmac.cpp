@@ -64,6 +64,14 @@ HmacSha1::Digest HmacSha1::compute(std::initializer_list<std::string_view> parts
     return out;
 }
 
+std::array<std::uint8_t, 20> sha1_digest(std::string_view data) {
+    std::array<std::uint8_t, 20> out{};
+    unsigned int n = 0;
+    if (EVP_Digest(data.data(), data.size(), out.data(), &n, EVP_sha1(), nullptr) != 1 || n != 20)
+        throw std::runtime_error("SHA-1 digest failed");
+    return out;
+}
+
 std::array<std::uint8_t, 32> hmac_sha256(std::string_view key, std::string_view data) {
     std::array<std::uint8_t, 32> out{};
     std::size_t len = 0;

@@ -5,6 +5,7 @@
 #include "backstop/envelope/address.hpp"
 #include "backstop/envelope/batv.hpp"
 #include "backstop/envelope/srs.hpp"
+#include "backstop/policy/original_envelope.hpp"
 
 namespace backstop {
 
@@ -32,26 +33,42 @@ Result<Address, Failure> whole_address(std::string_view key) {
 
 // As the milter rewrites a forwarded sender at end of message (Session): our own
 // domains get BATV there, never SRS; SrsCodec leaves our own SRS unchanged.
-MapAnswer forward(const Policy& p, std::string_view key, UnixTime now) {
+MapAnswer forward(const Policy& p, std::string_view key, UnixTime now, StateStore* state) {
     if (!p.srs()) return notfound("srs is off");
     auto a = whole_address(key);
     if (!a) return notfound(a.error().message);
     if (p.is_local_domain(a->domain)) return notfound("local sender");
-    auto f = p.srs()->forward(a->str(), now);
-    if (!f) return notfound(std::string("srs refused: ") + f.error().message);
+    const std::string sender = a->str();
+    auto f = plan_srs_forward(p, sender, now);
+    if (!f) {
+        MapAnswer answer = notfound(std::string("srs refused: ") + f.error().message);
+        answer.too_long = f.error().code == SrsErrc::too_long;
+        return answer;
+    }
     if (f->kind == SrsForwardKind::unchanged) return notfound("already srs");
-    return found(f->address);
+    auto stored = store_srs_alias(p, state, *f, sender, now);
+    if (!stored) {
+        // accept: the sender goes out unchanged, as with a sender that does not fit.
+        if (p.config().on_state_error == Action::tempfail)
+            return {MapStatus::temp, "SRS alias not stored: " + stored.error().message, {}};
+        return notfound("SRS alias not stored: " + stored.error().message);
+    }
+    MapAnswer answer = found(f->address);
+    answer.alias_written = *stored;
+    return answer;
 }
 
 // As the milter accepts a bounce's recipient (Session::inbound_rcpt): only an
 // address we signed maps back; forged, stale, unsigned or foreign is never a relay.
-MapAnswer reverse(const Policy& p, std::string_view key, UnixTime now) {
+MapAnswer reverse(const Policy& p, std::string_view key, UnixTime now, StateStore* state) {
     auto a = whole_address(key);
     if (!a) return notfound(a.error().message);
     if (p.is_srs_domain(a->domain) && srs_decode_unverified(a->local).ok()) {
-        auto r = p.srs()->reverse(a->str(), now);
-        if (!r) return notfound(std::string("SRS ") + to_string(r.error().code));
-        return found(r->address);
+        SrsReversal r = reverse_srs(p, state, a->str(), now);
+        // NOTFOUND would refuse the bounce for good: a store that failed is TEMP.
+        if (r.status == SrsReverseStatus::state_error) return {MapStatus::temp, r.why, {}};
+        if (r.status != SrsReverseStatus::ok) return notfound(r.why);
+        return found(r.address);
     }
     if (!p.is_local_domain(a->domain)) return notfound("not our domain");
     if (!p.batv()) return notfound("batv is off");
@@ -77,10 +94,11 @@ const char* to_string(MapStatus status) {
     return "PERM";
 }
 
-MapAnswer lookup(const Policy& policy, std::string_view map, std::string_view key, UnixTime now) {
+MapAnswer lookup(const Policy& policy, std::string_view map, std::string_view key, UnixTime now,
+                 StateStore* state) {
     try {
-        if (map == "forward") return forward(policy, key, now);
-        if (map == "reverse") return reverse(policy, key, now);
+        if (map == "forward") return forward(policy, key, now, state);
+        if (map == "reverse") return reverse(policy, key, now, state);
         return {MapStatus::perm, "unknown map (forward or reverse)", {}};
     } catch (const std::exception& e) {
         return {MapStatus::temp, std::string("internal error: ") + e.what(), {}};

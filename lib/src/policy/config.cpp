@@ -189,6 +189,17 @@ std::string set_on_state_error(Config& c, const std::string& v) {
     return {};
 }
 
+std::string set_original_envelope(Config& c, const std::string& v) {
+    for (auto e :
+         {OriginalEnvelope::embedded, OriginalEnvelope::database, OriginalEnvelope::automatic}) {
+        if (v == to_string(e)) {
+            c.srs_original_envelope = e;
+            return {};
+        }
+    }
+    return "'" + v + "' is not embedded, database or auto";
+}
+
 std::string set_storm_limit(Config& c, const std::string& v) {
     if (v != "off") {
         auto r = parse_rate(v);
@@ -357,6 +368,11 @@ const std::vector<Key>& keys() {
         {"srs.spf-relay-address", "our relay's outbound IP address, for spf-check", set_spf_relay},
         {"srs.spf-timeout", "milliseconds an SPF check may take before we rewrite anyway",
          integer(&Config::srs_spf_timeout_ms, 50, 30000)},
+        {"srs.original-envelope",
+         "embedded (in the SRS address), database (every sender stored as a postsrsd 2 alias) "
+         "or auto (only senders too long to embed); default: auto with a sqlite or redis "
+         "state, embedded with memory",
+         set_original_envelope},
         {"batv.enable", "sign our senders with BATV prvs tags", boolean(&Config::batv_enable),
          true},
         {"batv.keys", "BATV keys file ('<digit> <secret>', first signs)", text(&Config::batv_keys)},
@@ -501,6 +517,13 @@ std::string check_whole(const Config& c) {
     if (c.srs_spf_check && c.srs_spf_relay_address.empty()) {
         return "[srs] spf-relay-address: required when spf-check is on";
     }
+    // Aliases in memory would die with the process, and their bounces with them.
+    if (c.srs_original_envelope && *c.srs_original_envelope != OriginalEnvelope::embedded &&
+        (c.state.empty() || c.state == "memory")) {
+        return std::string("[srs] original-envelope = ") + to_string(*c.srs_original_envelope) +
+               " keeps aliases in the state store: set state = sqlite:/path or redis://host, "
+               "or original-envelope = embedded";
+    }
     if (c.batv_enable && c.batv_keys.empty()) return "[batv] keys: required when batv is enabled";
     if (c.watermark_enable && c.watermark_keys.empty())
         return "[watermark] keys: required when watermark is enabled";
@@ -532,6 +555,24 @@ const char* to_string(Action a) {
             return "accept";
     }
     return "reject";
+}
+
+const char* to_string(OriginalEnvelope e) {
+    switch (e) {
+        case OriginalEnvelope::embedded:
+            return "embedded";
+        case OriginalEnvelope::database:
+            return "database";
+        case OriginalEnvelope::automatic:
+            return "auto";
+    }
+    return "embedded";
+}
+
+OriginalEnvelope original_envelope(const Config& c) {
+    if (c.srs_original_envelope) return *c.srs_original_envelope;
+    return c.state.empty() || c.state == "memory" ? OriginalEnvelope::embedded
+                                                  : OriginalEnvelope::automatic;
 }
 
 Result<Config, Failure> parse_config(const std::string& path,

@@ -6,6 +6,7 @@
 #include "backstop/envelope/address.hpp"
 #include "backstop/envelope/batv.hpp"
 #include "backstop/envelope/srs.hpp"
+#include "backstop/policy/original_envelope.hpp"
 #include "log_line.hpp"
 
 namespace backstop {
@@ -399,16 +400,27 @@ Decision Session::inbound_rcpt(const Address& a, const std::string& raw, const s
 
     // A tag or SRS address is valid only as we wrote it; loosely read, it is unsigned.
     if (srs_domain && !loose && srs_decode_unverified(a.local).ok()) {
-        auto r = p.srs()->reverse(bare, now);
-        if (r) {
-            rewrites_.push_back({raw, r->address});
-            mailbox = r->address;
+        SrsReversal r = reverse_srs(p, state_, bare, now);
+        if (r.status == SrsReverseStatus::ok) {
+            rewrites_.push_back({raw, r.address});
+            mailbox = r.address;
+            return Decision::proceed();
+        }
+        if (r.status == SrsReverseStatus::state_error) {
+            // accept: the recipient stays as it came; no mailbox has that name.
+            if (auto d = state_failure(r.why)) {
+                keep = false;
+                return *d;
+            }
             return Decision::proceed();
         }
         if (own_bounce_) return Decision::proceed();  // see unknown_check
-        // Never relay to the embedded address of a forged or stale SRS address.
-        return apply(p.config().bad_signature, bad_signature_check(r.error().code), raw, bare,
-                     "bad-signature", std::string("SRS ") + to_string(r.error().code), keep);
+        // Never relay to the embedded address of a forged or stale SRS address, nor to
+        // an alias we have no record of.
+        const std::string check = r.status == SrsReverseStatus::unknown_alias
+                                      ? std::string("bad-signature:unknown-alias")
+                                      : bad_signature_check(r.error);
+        return apply(p.config().bad_signature, check, raw, bare, "bad-signature", r.why, keep);
     }
     if (local && p.batv() && !loose) {
         BatvVerdict v = p.batv()->verify(bare, now);
@@ -508,17 +520,32 @@ std::string Session::forward_sender(EndOfMessage& out, std::string& why,
                                     std::optional<SpfVerdict>& spf) {
     const Policy& p = *policy_;
     const UnixTime now = clock_.now();
-    auto f = p.srs()->forward(sender_, now);
+    auto f = plan_srs_forward(p, sender_, now);
     // A DNS lookup only when SRS would change the sender.
     if (p.spf() && f && f->kind != SrsForwardKind::unchanged) spf = p.spf()->check(sender_, now);
     if (spf && !spf_needs_rewrite(*spf)) return "no-srs-needed";
     if (!f) {
         why = f.error().message;
+        if (f.error().code == SrsErrc::too_long) count(Counter::srs_too_long);
         return "srs-refused";
     }
     if (f->kind == SrsForwardKind::unchanged) return "already-srs";
+    // The alias is stored only now that the mail is forwarded with it.
+    if (!f->alias.empty()) {
+        auto stored = store_srs_alias(p, state_, *f, sender_, now);
+        if (!stored) {
+            why = "SRS alias not stored";
+            if (auto fail = state_failure(stored.error().message)) {
+                out.decision = *fail;
+                note(checks_, "state-error");
+            }
+            return "srs-refused";
+        }
+        count(Counter::srs_aliases_written);
+    }
     out.new_sender = f->address;
     count(Counter::srs_rewritten);
+    if (!f->alias.empty()) return "srs0-alias";
     return f->kind == SrsForwardKind::srs1 ? "srs1" : "srs0";
 }
 
@@ -569,11 +596,18 @@ EndOfMessage Session::outbound_eom(std::string_view queue_id) {
     }
     LogLine line = line_start(queue_id);
     if (out.new_sender) line.add("new-from", "<" + *out.new_sender + ">");
+    const bool tempfail = out.decision.step == Step::tempfail;  // on-state-error
     line.add("rcpts", std::to_string(recipients_.size()))
-        .add("verdict", tags_.empty() ? "accept" : "tag")
+        .add("verdict", tempfail        ? "tempfail"
+                        : tags_.empty() ? "accept"
+                                        : "tag")
         .add("reason", reason);
     if (spf) line.add("spf", to_string(*spf));
     line.add_list("check", checks_).add_list("exempt", exempts_);
+    if (tempfail) {
+        line.add_quoted("reply",
+                        out.decision.code + " " + out.decision.xcode + " " + out.decision.text);
+    }
     if (!why.empty()) line.add_quoted("why", why);
     if (!state_error_.empty()) line.add_quoted("state-error", state_error_);
     out.log_line = line.str();

@@ -72,6 +72,29 @@ class MemoryStore final : public StateStore {
         return bounces_.erase(ascii_lower(address)) > 0;
     }
 
+    // Aliases die with the process: the config refuses original-envelope database and
+    // auto with this store; these serve tests and a reverse lookup that finds nothing.
+    Result<bool, Failure> put_alias(const std::string& alias, const std::string& sender,
+                                    UnixTime now, UnixTime ttl) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (++alias_writes_ % 1024 == 0)
+            std::erase_if(aliases_, [&](const auto& kv) { return kv.second.second <= now; });
+        aliases_[alias] = {sender, now + ttl};
+        return true;
+    }
+
+    Result<std::optional<std::string>, Failure> alias(const std::string& alias,
+                                                      UnixTime now) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = aliases_.find(alias);
+        if (it == aliases_.end()) return std::optional<std::string>{};
+        if (it->second.second <= now) {
+            aliases_.erase(it);
+            return std::optional<std::string>{};
+        }
+        return std::optional<std::string>{it->second.first};
+    }
+
   private:
     static constexpr std::size_t kMaxEvents = 100000;
 
@@ -92,6 +115,8 @@ class MemoryStore final : public StateStore {
     std::map<std::string, BounceRecord> bounces_;
     std::uint64_t calls_ = 0;
     std::uint64_t records_ = 0;
+    std::unordered_map<std::string, std::pair<std::string, UnixTime>> aliases_;  // -> expiry
+    std::uint64_t alias_writes_ = 0;
     const UnixTime ttl_;
 };
 

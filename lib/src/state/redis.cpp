@@ -138,6 +138,23 @@ class RedisStore final : public StateStore {
         return del->ok() && del->r->integer > 0;
     }
 
+    // postsrsd 2's keys: PostSRSd/ALIAS@1, written with SETEX so Redis expires them.
+    Result<bool, Failure> put_alias(const std::string& alias, const std::string& sender, UnixTime,
+                                    UnixTime ttl) override {
+        auto r = command({"SETEX", "PostSRSd/" + alias, std::to_string(ttl), sender});
+        if (!r) return r.error();
+        if (!r->ok()) return failure("SETEX: " + redis_error_text(r->r));
+        return true;
+    }
+
+    Result<std::optional<std::string>, Failure> alias(const std::string& alias, UnixTime) override {
+        auto r = command({"GET", "PostSRSd/" + alias});
+        if (!r) return r.error();
+        if (!r->ok()) return failure("GET: " + redis_error_text(r->r));
+        if (r->r->type != REDIS_REPLY_STRING || r->r->len == 0) return std::optional<std::string>{};
+        return std::optional<std::string>{std::string(r->r->str, r->r->len)};
+    }
+
     Result<bool, Failure> check() override {
         auto r = command({"PING"});
         if (!r) return r.error();

@@ -87,6 +87,49 @@ class SqliteStore final : public StateStore {
         return sqlite3_changes(db_) > 0;
     }
 
+    // postsrsd 2's kv table: lt is the expiry in Unix time.
+    Result<bool, Failure> put_alias(const std::string& alias, const std::string& sender,
+                                    UnixTime now, UnixTime ttl) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        // Now and then the expired ones go, as postsrsd 2 expires them.
+        if (++alias_writes_ % 1024 == 0 &&
+            !run("DELETE FROM kv WHERE ?1 = '' AND lt <= ?2", "", now))
+            return error("expire aliases");
+        sqlite3_stmt* st = prepare("INSERT INTO kv (k, v, lt) VALUES (?1, ?2, ?3)");
+        bool ok =
+            st && sqlite3_bind_text(st, 1, alias.c_str(), -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+            sqlite3_bind_text(st, 2, sender.c_str(), -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+            sqlite3_bind_int64(st, 3, now + ttl) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+        if (!ok) return error("write alias");
+        return true;
+    }
+
+    Result<std::optional<std::string>, Failure> alias(const std::string& alias,
+                                                      UnixTime now) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sqlite3_stmt* st = prepare("SELECT v, lt FROM kv WHERE k = ?1");
+        if (!st) return error("read alias");
+        sqlite3_bind_text(st, 1, alias.c_str(), -1, SQLITE_TRANSIENT);
+        std::optional<std::string> sender;
+        bool expired = false;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char* v = sqlite3_column_text(st, 0);
+            if (sqlite3_column_int64(st, 1) <= now) {
+                expired = true;
+            } else if (v && *v) {
+                sender = std::string(reinterpret_cast<const char*>(v));
+            }
+            rc = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) return error("read alias");
+        if (expired && !run("DELETE FROM kv WHERE k = ?1 AND lt <= ?2", alias, now))
+            return error("expire alias");
+        return sender;
+    }
+
     Failure error(const std::string& what) const {
         return Failure{"state sqlite: " + what + ": " + sqlite3_errmsg(db_)};
     }
@@ -147,6 +190,7 @@ class SqliteStore final : public StateStore {
     sqlite3* db_;
     const UnixTime ttl_;
     std::uint64_t records_ = 0;
+    std::uint64_t alias_writes_ = 0;
 };
 
 }  // namespace
@@ -171,7 +215,11 @@ Result<std::shared_ptr<StateStore>, Failure> open_sqlite_store(const std::string
         !store->exec("CREATE TABLE IF NOT EXISTS bounces(address TEXT PRIMARY KEY, status TEXT, "
                      "reason TEXT, "
                      "first_seen INTEGER, last_seen INTEGER, count INTEGER)") ||
-        !store->exec("CREATE INDEX IF NOT EXISTS bounces_last_seen ON bounces(last_seen)")) {
+        !store->exec("CREATE INDEX IF NOT EXISTS bounces_last_seen ON bounces(last_seen)") ||
+        // postsrsd 2's schema and index name, so either program can open the other's file.
+        !store->exec("CREATE TABLE IF NOT EXISTS kv (k TEXT NOT NULL UNIQUE ON CONFLICT REPLACE, "
+                     "v TEXT NOT NULL, lt INTEGER NOT NULL)") ||
+        !store->exec("CREATE INDEX IF NOT EXISTS ltidx ON kv (lt)")) {
         return Failure{"state sqlite:" + path + ": " + store->error("schema").message};
     }
     return std::shared_ptr<StateStore>(std::move(store));

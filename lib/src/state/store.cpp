@@ -4,6 +4,16 @@
 
 namespace backstop {
 
+// A store that keeps no aliases says so; the caller applies on-state-error.
+Result<bool, Failure> StateStore::put_alias(const std::string&, const std::string&, UnixTime,
+                                            UnixTime) {
+    return Failure{"this state store keeps no SRS aliases"};
+}
+
+Result<std::optional<std::string>, Failure> StateStore::alias(const std::string&, UnixTime) {
+    return Failure{"this state store keeps no SRS aliases"};
+}
+
 Result<std::shared_ptr<StateStore>, Failure> open_state(const std::string& spec,
                                                         const StateOptions& options) {
     if (spec.empty() || spec == "memory") return make_memory_store(options);

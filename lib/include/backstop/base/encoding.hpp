@@ -23,6 +23,9 @@ std::optional<std::string> base64_decode(std::string_view text);
 // Lowercase hex.
 std::string hex_encode(const std::uint8_t* data, std::size_t n);
 
+// RFC 4648 section 7 base32hex (0-9A-V), upper case, without padding.
+std::string base32hex_encode(const std::uint8_t* data, std::size_t n);
+
 // RFC 4648 base32 alphabet A-Z2-7; value of one character, case-insensitive, or -1.
 int base32_value(char c);
 char base32_char(unsigned v);

@@ -32,6 +32,9 @@ class HmacSha1 {
     std::unique_ptr<State> state_;
 };
 
+// Plain SHA-1 of data (OpenSSL's EVP digest): postsrsd 2's alias of a long sender.
+std::array<std::uint8_t, 20> sha1_digest(std::string_view data);
+
 // HMAC-SHA256 through OpenSSL's EVP_MAC (not on a hot path).
 std::array<std::uint8_t, 32> hmac_sha256(std::string_view key, std::string_view data);
 

@@ -14,6 +14,8 @@ enum class Counter : std::size_t {
     messages_outbound,
     batv_signed,
     srs_rewritten,
+    srs_aliases_written,  // long senders stored as postsrsd 2 aliases (original-envelope)
+    srs_too_long,         // forwarded senders too long to embed that went out unchanged
     recipients_reversed,  // valid BATV/SRS recipient rewritten back
     rejected_unsigned_bounce,
     rejected_bad_signature,

@@ -11,6 +11,7 @@
 
 #include "backstop/base/clock.hpp"
 #include "backstop/policy/policy.hpp"
+#include "backstop/state/store.hpp"
 
 namespace backstop {
 
@@ -25,12 +26,17 @@ const char* to_string(MapStatus status);
 
 struct MapAnswer {
     MapStatus status = MapStatus::notfound;
-    std::string value;  // ok: the address; temp, perm: the reason sent to the MTA
-    std::string why;    // notfound: why nothing matched (never sent)
+    std::string value;           // ok: the address; temp, perm: the reason sent to the MTA
+    std::string why;             // notfound: why nothing matched (never sent)
+    bool alias_written = false;  // forward stored a sender's SRS alias (original-envelope)
+    bool too_long = false;       // forward: too long to embed, and embedded it had to be
 };
 
 // One lookup of 'key' in the map named 'map' ("forward" or "reverse"); any other
 // name is PERM. Never throws: an internal error is TEMP, so no mail is lost.
-MapAnswer lookup(const Policy& policy, std::string_view map, std::string_view key, UnixTime now);
+// state holds the SRS aliases of [srs] original-envelope; a store that fails is
+// TEMP (forward: only with on-state-error = tempfail, else NOTFOUND).
+MapAnswer lookup(const Policy& policy, std::string_view map, std::string_view key, UnixTime now,
+                 StateStore* state = nullptr);
 
 }  // namespace backstop

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,14 @@ namespace backstop {
 // What to do with a recipient that fails a check.
 enum class Action { reject, tempfail, tag, discard, accept };
 const char* to_string(Action a);
+
+// [srs] original-envelope: how a forwarded sender travels in its SRS address.
+enum class OriginalEnvelope {
+    embedded,   // in the SRS0 local part; a sender too long for it goes out unchanged
+    database,   // every plain sender as an alias in the state store (postsrsd 2's database)
+    automatic,  // an alias only for a sender too long to embed
+};
+const char* to_string(OriginalEnvelope e);
 
 struct Config {
     // [general] (top of the file, before any section)
@@ -55,6 +64,8 @@ struct Config {
     bool srs_spf_check = false;         // rewrite only when SPF would not pass as is
     std::string srs_spf_relay_address;  // our relay's outbound IP for that SPF check
     int srs_spf_timeout_ms = 2000;
+    // Unset: auto with a sqlite or redis state, embedded with memory (see original_envelope()).
+    std::optional<OriginalEnvelope> srs_original_envelope;
 
     // [batv]
     bool batv_enable = false;
@@ -122,6 +133,9 @@ std::string missing_for_milter(const Config& c);
 // Settings that are valid but most likely not meant, one line each (without a
 // "warning:" prefix), for --check-config and the start-up log.
 std::vector<std::string> config_warnings(const Config& c);
+
+// [srs] original-envelope as set, or its default for the state store.
+OriginalEnvelope original_envelope(const Config& c);
 
 // The option names and help, for --help and the man page.
 std::string config_help();

@@ -1,4 +1,5 @@
-// Shared state: sliding-window counters (bounce storms) and hard-bounce records.
+// Shared state: sliding-window counters (bounce storms), hard-bounce records and
+// the aliases of forwarded senders too long to embed in SRS (postsrsd 2's format).
 // Signing and verifying need none; these two features do. One interface, several
 // stores: in process (default), SQLite (persistent); the Session never knows which.
 #pragma once
@@ -45,6 +46,14 @@ class StateStore {
     // Reaches the store and gets an answer (a remote one: connect, log in, PING), for
     // --check-config --connect and the start-up log.
     virtual Result<bool, Failure> check() { return true; }
+
+    // Stores alias -> sender ("ALIAS@1", envelope/srs_alias.hpp) for ttl seconds from
+    // now, in postsrsd 2's layout, so both can read each other's aliases.
+    virtual Result<bool, Failure> put_alias(const std::string& alias, const std::string& sender,
+                                            UnixTime now, UnixTime ttl);
+    // The sender of an alias; nullopt when there is none or it expired by now.
+    virtual Result<std::optional<std::string>, Failure> alias(const std::string& alias,
+                                                              UnixTime now);
 };
 
 struct StateOptions {
