@@ -561,8 +561,9 @@ TEST_F(ProtocolTest, SignedMessagesDoNotWaitForTheDelayedAck) {
         const auto t0 = std::chrono::steady_clock::now();
         auto t = client.send_message(outbound("alice@ours.example", {"x@remote.example"}),
                                      /*with_connect=*/false);
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                         .count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
         ASSERT_TRUE(t.eom && t.eom->new_sender);
     }
     client.quit();
