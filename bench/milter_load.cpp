@@ -4,6 +4,7 @@
 // milter's CPU time and RSS.
 //   milter_load HOST PORT CONNECTIONS SECONDS [MILTER_PID] [outbound|bounce|mixed]
 //               [VALID_TAG] [THREADS] [RATE]
+// HOST unix:/PATH: a unix socket (PORT is then ignored).
 // RATE (transactions/s over all connections, default 0 = as fast as answers come):
 // each connection starts its messages on a fixed schedule instead of back to back,
 // so the latencies show what a command waits at that load, not the queue a
@@ -26,6 +27,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -229,18 +231,29 @@ class Driver {
 
   private:
     int connect_to() {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port_);
-        inet_pton(AF_INET, host_.c_str(), &a.sin_addr);
-        if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        const bool local = host_.rfind("unix:", 0) == 0;
+        int fd = socket(local ? AF_UNIX : AF_INET, SOCK_STREAM, 0);
+        sockaddr_storage a{};
+        socklen_t len = 0;
+        if (local) {
+            auto& u = reinterpret_cast<sockaddr_un&>(a);
+            u.sun_family = AF_UNIX;
+            std::snprintf(u.sun_path, sizeof u.sun_path, "%s", host_.c_str() + 5);
+            len = sizeof u;
+        } else {
+            auto& in = reinterpret_cast<sockaddr_in&>(a);
+            in.sin_family = AF_INET;
+            in.sin_port = htons(port_);
+            inet_pton(AF_INET, host_.c_str(), &in.sin_addr);
+            len = sizeof in;
+        }
+        if (connect(fd, reinterpret_cast<sockaddr*>(&a), len) != 0) {
             std::perror("milter_load: connect");
             close(fd);
             return -1;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (!local) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         fcntl_nonblock(fd);
         ++live_;
         return fd;
@@ -457,7 +470,8 @@ int main(int argc, char** argv) {
     if (argc < 5) {
         std::fprintf(stderr,
                      "usage: milter_load HOST PORT CONNECTIONS SECONDS [MILTER_PID] "
-                     "[outbound|bounce|mixed] [VALID_TAG] [THREADS]\n");
+                     "[outbound|bounce|mixed] [VALID_TAG] [THREADS] [RATE]\n"
+                     "  HOST: an IPv4 address, or unix:/PATH (PORT ignored)\n");
         return 2;
     }
     const std::string host = argv[1];

@@ -3,7 +3,8 @@
  * asked for when it ran on libmilter. scripts/bench-milter puts it behind Postfix
  * to measure what libmilter itself costs per message, next to backstop's own
  * protocol engine in the same run (docs/PERFORMANCE.md).
- *   null_libmilter inet:PORT@127.0.0.1
+ *   null_libmilter inet:PORT@127.0.0.1   (or unix:/PATH: mode from the umask,
+ *                                         so bench-milter sets the group)
  */
 #include <libmilter/mfapi.h>
 #include <stdio.h>
