@@ -12,8 +12,10 @@
 // every write whole or cut in random pieces.
 //
 // DIFFERENTIAL_STREAMS (default 10,000) conversations from DIFFERENTIAL_SEED (default
-// 1); a divergence prints the seed and both transcripts, and DIFFERENTIAL_STREAMS=1
-// DIFFERENTIAL_SEED=<seed> replays it. scripts/differential runs a million.
+// 1); a divergence prints the seed and both transcripts (what was sent, lines with
+// ">", and what came back), and DIFFERENTIAL_STREAMS=1 DIFFERENTIAL_SEED=<seed>
+// replays it (DIFFERENTIAL_SHOW=1 prints it when it passes). scripts/differential
+// runs a million.
 //
 // The allow-list (docs/ENGINES.md): the only differences that pass, each checked
 // narrowly where it occurs (both engines must do what the entry says, or the
@@ -114,6 +116,8 @@ class Conversation {
     // Plays the conversation; the transcript, or "closed: ..." where the milter ended it.
     std::string run(MilterClient& c) {
         std::ostringstream out;
+        out << "> offer v" << c.options().version << " a" << c.options().actions << " p"
+            << c.options().protocol << " split " << c.options().split_seed << "\n";
         try {
             const Negotiated n = c.negotiate();
             out << "negotiated v" << n.version << " a" << n.actions << " p" << n.protocol;
@@ -191,13 +195,16 @@ class Conversation {
     bool connection(MilterClient& c, std::ostringstream& out) {
         static const char* kClients[] = {"192.0.2.10", "198.51.100.7", "127.0.0.1", "2001:db8::5"};
         const std::string client = kClients[pick(4)];
-        if (pick(2)) c.macros('C', {{"j", "mx.ours.example"}, {"{daemon_name}", "smtpd"}});
-        show(out, "connect",
-             c.conn(pick(5) ? "client.example" : "[" + client + "]",
-                    client.find(':') == std::string::npos ? '4' : '6',
-                    std::uint16_t(pick(2) ? 0 : 40000), client));
-        if (pick(2)) c.macros('H', {{"{client_resolve}", "OK"}});
-        show(out, "helo", c.helo(pick(6) ? "client.example" : "[192.0.2.10]"));
+        if (pick(2)) macros(c, out, 'C', {{"j", "mx.ours.example"}, {"{daemon_name}", "smtpd"}});
+        const std::string host = pick(5) ? "client.example" : "[" + client + "]";
+        const char family = client.find(':') == std::string::npos ? '4' : '6';
+        const auto port = std::uint16_t(pick(2) ? 0 : 40000);
+        out << "> connect " << host << " " << family << " " << port << " " << client << "\n";
+        show(out, "connect", c.conn(host, family, port, client));
+        if (pick(2)) macros(c, out, 'H', {{"{client_resolve}", "OK"}});
+        const std::string helo = pick(6) ? "client.example" : "[192.0.2.10]";
+        out << "> helo " << helo << "\n";
+        show(out, "helo", c.helo(helo));
         const int messages = pick(6) == 0 ? 0 : 1 + pick(3);
         for (int m = 0; m < messages; ++m) {
             if (!message(c, out)) return false;
@@ -209,11 +216,14 @@ class Conversation {
     bool message(MilterClient& c, std::ostringstream& out) {
         const int kind = pick(4);  // 0 bounce, 1 outbound, 2 forwarded, 3 inbound mail
         std::string sender = kind == 0 ? "<>" : "<" + address(kind == 1) + ">";
-        if (kind == 1 && pick(3) == 0) c.macros('M', {{"{auth_authen}", "alice"}});
-        if (pick(2)) c.macros('M', {{"i", "QID" + std::to_string(pick(1000))}});
+        if (kind == 1 && pick(3) == 0) macros(c, out, 'M', {{"{auth_authen}", "alice"}});
+        if (pick(2)) macros(c, out, 'M', {{"i", "QID" + std::to_string(pick(1000))}});
         std::vector<std::string> args{sender};
         if (pick(4) == 0) args.push_back("SIZE=1234");
         if (pick(8) == 0) args.push_back("BODY=8BITMIME");
+        out << "> mail";
+        for (const auto& a : args) out << " " << a;
+        out << "\n";
         const Response mail = c.mail(args);
         show(out, "mail", mail);
         if (!mail.proceeds() || abort_here(c, out)) return true;
@@ -239,9 +249,9 @@ class Conversation {
                     break;
             }
             if (pick(3) == 0)
-                c.macros(
-                    'R',
-                    {{"{rcpt_mailer}", "local"}, {"{rcpt_host}", ""}, {"{rcpt_addr}", "alice"}});
+                macros(c, out, 'R',
+                       {{"{rcpt_mailer}", "local"}, {"{rcpt_host}", ""}, {"{rcpt_addr}", "alice"}});
+            out << "> rcpt <" << r << ">\n";
             const Response rr = c.rcpt({"<" + r + ">"});
             show(out, "rcpt", rr);
             any = any || rr.proceeds();
@@ -262,17 +272,22 @@ class Conversation {
             const std::string value = pick(8) == 0 ? std::string(3000, 'v')
                                       : pick(2)    ? "auto-replied"
                                                    : "hello";
-            show(out, "header", c.header(kNames[pick(5)], value));
+            const char* name = kNames[pick(5)];
+            out << "> header " << name << ": " << value.substr(0, 20) << " (" << value.size()
+                << ")\n";
+            show(out, "header", c.header(name, value));
             if (abort_here(c, out)) return true;
         }
         show(out, "eoh", c.eoh());
         if (abort_here(c, out)) return true;
         const int chunks = pick(3);
         for (int b = 0; b < chunks; ++b) {
-            show(out, "body", c.body(pick(4) ? "Hello.\r\n" : std::string(65535, 'b')));
+            const std::string chunk = pick(4) ? "Hello.\r\n" : std::string(65535, 'b');
+            out << "> body " << chunk.size() << " bytes\n";
+            show(out, "body", c.body(chunk));
             if (abort_here(c, out)) return true;
         }
-        if (pick(2)) c.macros('E', {{"i", "QIDE"}});
+        if (pick(2)) macros(c, out, 'E', {{"i", "QIDE"}});
         if (pick(300) == 0) return eom_with_data(c, out);
         const EomResult e = c.eom();
         show(out, "eom", e.response);
@@ -283,7 +298,8 @@ class Conversation {
         for (const auto& d : e.deleted_recipients) out << "  -rcpt " << d << "\n";
         for (const auto& h : e.header_edits) {
             out << "  header " << int(h.kind) << " " << h.index << " " << h.name << ": "
-                << (h.name == "X-Backstop-Result" ? "(value)" : h.value) << "\n";
+                << (h.name == "X-Backstop-Result" && !h.value.empty() ? "(value)" : h.value)
+                << "\n";
         }
         return true;
     }
@@ -307,6 +323,14 @@ class Conversation {
             }
         }
         return false;
+    }
+
+    void macros(MilterClient& c, std::ostringstream& out, char step,
+                const std::vector<std::pair<std::string, std::string>>& pairs) {
+        out << "> macros " << step;
+        for (const auto& [name, value] : pairs) out << " " << name << "=" << value;
+        out << "\n";
+        c.macros(step, pairs);
     }
 
     bool abort_here(MilterClient& c, std::ostringstream& out) {
@@ -350,6 +374,7 @@ MilterProcess* Differential::libmilter_ = nullptr;
 TEST_F(Differential, EnginesAnswerAlike) {
     const std::uint64_t streams = env_number("DIFFERENTIAL_STREAMS", 10000);
     const std::uint64_t first = env_number("DIFFERENTIAL_SEED", 1);
+    const bool show = env_number("DIFFERENTIAL_SHOW", 0) != 0;  // every transcript
     const std::string tag = *test_signer().sign("alice@ours.example", now());
     const std::string srs = test_srs().forward("carol@foreign.example", now())->address;
     std::uint64_t diverged = 0, allowed = 0;
@@ -359,6 +384,7 @@ TEST_F(Differential, EnginesAnswerAlike) {
         auto ca = MilterClient::connect_unix(socket_of(*native_), oa);
         auto cb = MilterClient::connect_unix(socket_of(*libmilter_), ob);
         const std::string ta = a.run(ca), tb = b.run(cb);
+        if (show) std::cout << "seed " << seed << "\n" << ta;
         if (ta != tb) {
             if (++diverged <= 3) {
                 ADD_FAILURE() << "seed " << seed << " diverges (replay: DIFFERENTIAL_STREAMS=1 "
