@@ -34,6 +34,22 @@ ClientKind client_kind(char family, std::uint16_t port, std::string_view address
     return ClientKind::smtp;
 }
 
+std::uint32_t Modification::action() const {
+    switch (kind) {
+        case Kind::change_from:
+            return 0x40;  // SMFIF_CHGFROM
+        case Kind::remove_recipient:
+            return 0x08;  // SMFIF_DELRCPT
+        case Kind::add_recipient:
+            return 0x04;  // SMFIF_ADDRCPT
+        case Kind::add_header:
+            return 0x01;  // SMFIF_ADDHDRS
+        case Kind::remove_header:
+            return 0x10;  // SMFIF_CHGHDRS
+    }
+    return ~std::uint32_t(0);  // never allowed
+}
+
 std::string Modification::describe() const {
     switch (kind) {
         case Kind::change_from:

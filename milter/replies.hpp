@@ -39,6 +39,8 @@ struct Modification {
     int index = 0;      // remove_header: which header of that name, from 1
     // For the log, when the MTA does not allow it: "adding recipient <a@b>".
     std::string describe() const;
+    // The action (SMFIF_*) the MTA must have allowed at negotiation for it.
+    std::uint32_t action() const;
 };
 
 // The changes of an end of message that goes on (proceed or accept): new sender,

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "engine.hpp"
 #include "listener.hpp"
@@ -108,19 +109,27 @@ Conn* conn_of(SMFICTX* ctx) {
     return static_cast<Conn*>(smfi_getpriv(ctx));
 }
 
-// The steps each MTA connection offered at negotiation, by libmilter's context: it
+// What each MTA connection agreed at negotiation, by libmilter's context: it
 // outlives our Conn across QUIT_NC (close, then a new connect on the same context).
 // A context freed by libmilter leaves its entry until the address is reused.
+struct Agreed {
+    unsigned long offered_steps = 0;  // what the MTA offered
+    unsigned long actions = 0;        // what we asked for of what it offered
+};
 std::mutex g_offers_mutex;
-std::unordered_map<const SMFICTX*, unsigned long> g_offered_steps;
+std::unordered_map<const SMFICTX*, Agreed> g_agreed;
+
+Agreed agreed(SMFICTX* ctx) {
+    std::lock_guard<std::mutex> lock(g_offers_mutex);
+    auto it = g_agreed.find(ctx);
+    return it != g_agreed.end() ? it->second : Agreed{};
+}
 
 // The answer of a step backstop never refuses: none when the MTA agreed not to wait
 // for one (NR_*), "continue" otherwise. libmilter would fake the latter itself, but
 // not after QUIT_NC (found by the differential test).
 sfsistat no_reply(SMFICTX* ctx, unsigned long nr_step) {
-    std::lock_guard<std::mutex> lock(g_offers_mutex);
-    auto it = g_offered_steps.find(ctx);
-    return it != g_offered_steps.end() && (it->second & nr_step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return agreed(ctx).offered_steps & nr_step ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 std::string symbol(SMFICTX* ctx, const char* name) {
@@ -209,12 +218,18 @@ sfsistat negotiate_cb(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     *f3 = 0;
     {
         std::lock_guard<std::mutex> lock(g_offers_mutex);
-        g_offered_steps[ctx] = steps;
+        g_agreed[ctx] = Agreed{steps, *want_actions};
     }
+    // The macros backstop reads, none at the other stages: the same lists as the
+    // native engine's, so that the MTA sends the same.
     if (*want_actions & SMFIF_SETSYMLIST) {
+        smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>(""));
+        smfi_setsymlist(ctx, SMFIM_HELO, const_cast<char*>(""));
         smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
         smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
+        smfi_setsymlist(ctx, SMFIM_DATA, const_cast<char*>(""));
         smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kEomMacros));
+        smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>(""));
     }
     return SMFIS_CONTINUE;
 }
@@ -390,7 +405,18 @@ sfsistat LibmilterEngine::end_of_message(SMFICTX* ctx) {
                                                   std::chrono::steady_clock::now() - started)
                                                   .count()));
     log(LogLevel::info, eom.log_line);
-    for (const Modification& m : modifications(eom)) {
+    const std::vector<Modification> changes = modifications(eom);
+    // All or none: a change the MTA did not allow tempfails before any is sent, as
+    // the native engine does.
+    const unsigned long allowed = agreed(ctx).actions;
+    for (const Modification& m : changes) {
+        if ((allowed & m.action()) != m.action()) {
+            log(LogLevel::error, qid + ": " + m.describe() + " not allowed by the MTA, tempfail");
+            metrics_.add(Counter::errors);
+            return answer(ctx, changes_not_allowed());
+        }
+    }
+    for (const Modification& m : changes) {
         using Kind = Modification::Kind;
         char* name = const_cast<char*>(m.name.c_str());
         int rc = MI_FAILURE;

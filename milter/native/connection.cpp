@@ -25,6 +25,12 @@ constexpr std::uint32_t kStepsWanted = step::no_helo | step::no_unknown | step::
                                        step::no_reply_connect | step::no_reply_header |
                                        step::no_reply_eoh | step::no_reply_body;
 
+// What an offer of none means, as libmilter reads it: version 1's actions (add
+// headers, change body, add and delete recipients) and steps (connect, HELO, MAIL,
+// RCPT, body and headers may be skipped).
+constexpr std::uint32_t kVersion1Actions = 0x0f;
+constexpr std::uint32_t kVersion1Steps = 0x3f;
+
 std::string printable_command(char c) {
     if (c >= 0x21 && c < 0x7f) return std::string(1, c);
     static constexpr char kHex[] = "0123456789abcdef";
@@ -158,6 +164,10 @@ void Connection::negotiate(std::string_view data, std::string& out) {
         finished_ = true;
         return;
     }
+    // An offer of no actions or no steps means version 1's sets, as libmilter reads it
+    // (SMFI_V1_ACTS, SMFI_V1_PROT); found by the differential test.
+    if (offer->actions == 0) offer->actions = kVersion1Actions;
+    if (offer->steps == 0) offer->steps = kVersion1Steps;
     if ((offer->actions & kActionsWanted) != kActionsWanted) {
         log(LogLevel::warning,
             "the MTA does not offer every action backstop uses (milter_protocol = 6?); "
@@ -169,12 +179,16 @@ void Connection::negotiate(std::string_view data, std::string& out) {
     agreement_.steps = offer->steps & kStepsWanted;
     // Ask only for the macros we read: Postfix sends each macro list as a packet of
     // its own before the command it belongs to.
-    if ((agreement_.actions & action::set_symbol_list) && agreement_.version >= 6) {
+    // In stage order, whatever the version, as libmilter sends them.
+    if (agreement_.actions & action::set_symbol_list) {
         using proto::Stage;
-        agreement_.symbols = {{Stage::connect, ""},       {Stage::helo, ""},
-                              {Stage::mail, kMailMacros}, {Stage::rcpt, kRcptMacros},
-                              {Stage::data, ""},          {Stage::eoh, ""},
-                              {Stage::eom, kEomMacros}};
+        agreement_.symbols = {{Stage::connect, ""},
+                              {Stage::helo, ""},
+                              {Stage::mail, kMailMacros},
+                              {Stage::rcpt, kRcptMacros},
+                              {Stage::data, ""},
+                              {Stage::eom, kEomMacros},
+                              {Stage::eoh, ""}};
     }
     proto::append_agreement(out, agreement_);
     negotiated_ = true;
@@ -341,12 +355,7 @@ void Connection::end_of_message(std::string_view data, std::string& out) {
     bool ok = true;
     for (const Modification& m : modifications(eom)) {
         using Kind = Modification::Kind;
-        const std::uint32_t needs = m.kind == Kind::change_from        ? action::change_from
-                                    : m.kind == Kind::remove_recipient ? action::del_rcpt
-                                    : m.kind == Kind::add_recipient    ? action::add_rcpt
-                                    : m.kind == Kind::add_header       ? action::add_headers
-                                                                       : action::change_headers;
-        if (!(agreement_.actions & needs)) {
+        if ((agreement_.actions & m.action()) != m.action()) {
             log(LogLevel::error, qid + ": " + m.describe() + " not allowed by the MTA, tempfail");
             ok = false;
             break;

@@ -162,15 +162,25 @@ MilterClient MilterClient::connect_unix(const std::string& path, ClientOptions o
     return MilterClient(fd, options);
 }
 
-MilterClient::MilterClient(int fd, ClientOptions options) : fd_(fd), options_(options) {}
+MilterClient::MilterClient(int fd, ClientOptions options)
+    : fd_(fd), split_state_(options.split_seed), options_(options) {
+    if (options_.split_seed != 0) {  // each piece its own segment (fails on unix sockets)
+        int one = 1;
+        (void)::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+}
 
 MilterClient::MilterClient(MilterClient&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), options_(other.options_), negotiated_(other.negotiated_) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      split_state_(other.split_state_),
+      options_(other.options_),
+      negotiated_(other.negotiated_) {}
 
 MilterClient& MilterClient::operator=(MilterClient&& other) noexcept {
     if (this != &other) {
         if (fd_ >= 0) ::close(fd_);
         fd_ = std::exchange(other.fd_, -1);
+        split_state_ = other.split_state_;
         options_ = other.options_;
         negotiated_ = other.negotiated_;
     }
@@ -188,11 +198,17 @@ void MilterClient::write_all(std::string_view bytes) {
         if (rc == 0) throw MilterError("timeout writing to the milter");
         if (rc < 0 && errno == EINTR) continue;
         if (rc < 0) throw MilterError(std::string("poll: ") + std::strerror(errno));
-        ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        const std::size_t piece = options_.split_seed ? next_piece(bytes.size()) : bytes.size();
+        ssize_t n = ::send(fd_, bytes.data(), piece, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) throw MilterError(std::string("write to the milter: ") + std::strerror(errno));
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
+}
+
+std::size_t MilterClient::next_piece(std::size_t left) {
+    split_state_ = split_state_ * 6364136223846793005ull + 1442695040888963407ull;
+    return 1 + std::size_t(split_state_ >> 33) % left;
 }
 
 void MilterClient::read_exact(char* out, std::size_t n) {
@@ -272,7 +288,9 @@ Negotiated MilterClient::negotiate() {
         n.macro_lists.emplace_back(stage, std::string(rest.substr(0, end)));
         rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
     }
-    if (n.actions & ~options_.actions)
+    // An offer of no actions is version 1's four (libmilter reads it so).
+    const std::uint32_t offered = options_.actions ? options_.actions : 0x0f;
+    if (n.actions & ~offered)
         throw MilterError("OPTNEG: the milter wants actions we did not offer");
     negotiated_ = n;
     return n;

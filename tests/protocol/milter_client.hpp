@@ -155,6 +155,9 @@ struct ClientOptions {
     std::uint32_t actions = milter::kAllActions;
     // As Postfix and Sendmail offer: every step may be skipped or left unanswered.
     std::uint32_t protocol = milter::kOfferAllSteps | milter::kAllNoReply;
+    // Nonzero: every write goes out in pieces of random size drawn from this seed,
+    // one send() each with TCP_NODELAY, as a busy MTA's packets may arrive.
+    std::uint64_t split_seed = 0;
 };
 
 // A whole message for send_message(): macros are sent with the step they belong to,
@@ -247,8 +250,10 @@ class MilterClient {
     Response read_response(std::string_view step_name);
     void write_all(std::string_view bytes);
     void read_exact(char* out, std::size_t n);
+    std::size_t next_piece(std::size_t left);  // split_seed: the size of the next send()
 
     int fd_ = -1;
+    std::uint64_t split_state_ = 0;
     ClientOptions options_;
     Negotiated negotiated_;
 };
