@@ -125,9 +125,11 @@ Agreed agreed(SMFICTX* ctx) {
     return it != g_agreed.end() ? it->second : Agreed{};
 }
 
-// The answer of a step backstop never refuses: none when the MTA agreed not to wait
-// for one (NR_*), "continue" otherwise. libmilter would fake the latter itself, but
-// not after QUIT_NC (found by the differential test).
+// The answer of a step backstop never refuses: none when no-reply (NR_*) was agreed
+// for it, "continue" otherwise. libmilter adds the NR_* flags to what it passes to
+// negotiate_cb even for an MTA that lacks them (it then sends that MTA's "continue"
+// itself), so in practice this is "no reply"; asking per step keeps a NOREPLY from
+// ever going out on a step where none was agreed.
 sfsistat no_reply(SMFICTX* ctx, unsigned long nr_step) {
     return agreed(ctx).offered_steps & nr_step ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }

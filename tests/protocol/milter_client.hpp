@@ -235,6 +235,8 @@ class MilterClient {
     // Raw access for robustness tests.
     void send_packet(char command, std::string_view data);
     void send_bytes(std::string_view bytes);
+    // The socket itself, for tests that look at it from the other end.
+    int native_handle() const { return fd_; }
     // Reads one packet; throws MilterError on timeout or EOF.
     std::pair<char, std::string> read_packet();
     // True when the peer closed the connection (reads until EOF or the timeout).
