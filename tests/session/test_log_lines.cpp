@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "backstop/state/store.hpp"
+#include "down_store.hpp"
 #include "fake_mta.hpp"
 
 using namespace backstop;
@@ -151,23 +152,7 @@ TEST_F(LogLines, OutboundSuppressAndStateErrorRefusals) {
               "reply=\"550 5.1.1 <gone@remote.example>: hard-bounced 1 times (5.1.1 userunknown); "
               "not sent\"");
 
-    class Down final : public StateStore {
-      public:
-        Result<std::uint64_t, Failure> hit(const std::string&, UnixTime, UnixTime) override {
-            return Failure{"down"};
-        }
-        Result<bool, Failure> record_bounce(const std::string&, const std::string&,
-                                            const std::string&, UnixTime) override {
-            return Failure{"down"};
-        }
-        Result<std::optional<BounceRecord>, Failure> bounce(const std::string&, UnixTime) override {
-            return Failure{"down"};
-        }
-        Result<std::vector<BounceRecord>, Failure> bounces(UnixTime) override {
-            return Failure{"down"};
-        }
-        Result<bool, Failure> forget(const std::string&) override { return Failure{"down"}; }
-    } down;
+    backstop::testing::DownStore down;
     config.on_state_error = Action::tempfail;
     Session in(build(config), clock);
     in.set_state(&down);

@@ -3,6 +3,7 @@
 #include "backstop/envelope/batv.hpp"
 #include "backstop/envelope/srs.hpp"
 #include "backstop/state/store.hpp"
+#include "down_store.hpp"
 #include "dsn_report.hpp"
 #include "fake_mta.hpp"
 
@@ -726,30 +727,8 @@ TEST_F(SessionTest, HardBounceRecordedAndSuppressed) {
     EXPECT_TRUE(has_header(g.eom, "X-Backstop-Result", "suppressed; hard-bounced 1 times"));
 }
 
-namespace {
-
-class BrokenStore final : public StateStore {
-  public:
-    Result<std::uint64_t, Failure> hit(const std::string&, UnixTime, UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<bool, Failure> record_bounce(const std::string&, const std::string&, const std::string&,
-                                        UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<std::optional<BounceRecord>, Failure> bounce(const std::string&, UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<std::vector<BounceRecord>, Failure> bounces(UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<bool, Failure> forget(const std::string&) override { return Failure{"down"}; }
-};
-
-}  // namespace
-
 TEST_F(SessionTest, OnStateErrorAcceptOrTempfail) {
-    BrokenStore broken;
+    backstop::testing::DownStore broken;
     config.storm_limit = "3/10m";
     std::string tagged = tag("alice@ours.example");
     for (Action a : {Action::accept, Action::tempfail}) {

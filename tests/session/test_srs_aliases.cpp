@@ -6,6 +6,7 @@
 #include "backstop/envelope/srs_alias.hpp"
 #include "backstop/policy/address_maps.hpp"
 #include "backstop/state/store.hpp"
+#include "down_store.hpp"
 #include "fake_mta.hpp"
 
 using namespace backstop;
@@ -17,25 +18,6 @@ const std::string kLong =
     "a.very.long.sender.address.with.many.parts.for.testing.only@subdomain.of.a.long."
     "example-domain.org";
 constexpr const char* kAlias = "177RE26INPKI1O95KN4J23EVADPI3JDD@1";
-
-// Fails every call; keeps no aliases (StateStore's own put_alias/alias fail too).
-class DownStore final : public StateStore {
-  public:
-    Result<std::uint64_t, Failure> hit(const std::string&, UnixTime, UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<bool, Failure> record_bounce(const std::string&, const std::string&, const std::string&,
-                                        UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<std::optional<BounceRecord>, Failure> bounce(const std::string&, UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<std::vector<BounceRecord>, Failure> bounces(UnixTime) override {
-        return Failure{"down"};
-    }
-    Result<bool, Failure> forget(const std::string&) override { return Failure{"down"}; }
-};
 
 class SrsAliasTest : public ::testing::Test {
   protected:
@@ -182,7 +164,7 @@ TEST_F(SrsAliasTest, UnknownOrExpiredAliasRefusedLikeAForgery) {
 }
 
 TEST_F(SrsAliasTest, StoreDownFollowsOnStateError) {
-    DownStore down;
+    backstop::testing::DownStore down;
     config.on_state_error = Action::tempfail;
     auto o = forward(kLong, &down);
     EXPECT_EQ(o.eom.decision.step, Step::tempfail) << o.eom.log_line;
@@ -222,7 +204,7 @@ TEST_F(SrsAliasTest, SocketmapForwardAndReverse) {
     EXPECT_EQ(u.status, MapStatus::notfound);
     EXPECT_NE(u.why.find("unknown"), std::string::npos) << u.why;
     // Store down: reverse TEMP; forward TEMP only with on-state-error = tempfail.
-    DownStore down;
+    backstop::testing::DownStore down;
     EXPECT_EQ(lookup(*p, "reverse", f.value, kNow, &down).status, MapStatus::temp);
     EXPECT_EQ(lookup(*p, "forward", kLong, kNow, &down).status, MapStatus::notfound);
     config.on_state_error = Action::tempfail;
