@@ -690,7 +690,7 @@ case_n() {
     e2e_write_load_plan "$plan" "$LOAD" "$LOCAL_USER" "$R"
     started=$(now_ms)
     FAULTS_SMTP_PORT=$E2E_SMTP_PORT python3 "$HERE/faults_smtp.py" load "$plan" \
-        "$E2E_DIR/load-progress" 60 4 >"$out" 2>&1 9>&- &
+        "$E2E_DIR/load-progress" 180 4 >"$out" 2>&1 9>&- &
     pid=$!
     if wait_until 60 e2e_load_progress_at_least $((LOAD * 3 / 10)); then
         killed_at=$(e2e_load_progress)
