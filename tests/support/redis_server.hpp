@@ -44,6 +44,22 @@ inline bool tcp_listening(int port) {
     return ok;
 }
 
+// True once the replicas hold every write the master took before the call. WAIT
+// waits only for the calling connection's own writes: from a fresh connection that
+// wrote nothing it returns at once with every connected replica counted, even one
+// that has not received a byte of the stream yet. So one connection writes a
+// marker and WAITs for that: the stream is ordered, so its ack covers all earlier
+// writes (the milters' too).
+inline bool replicas_caught_up(int master_port, int replicas = 1, int timeout_ms = 5000,
+                               const std::string& password = "") {
+    std::string line = "printf 'INCR backstop-test:synced\\nWAIT " + std::to_string(replicas) +
+                       " " + std::to_string(timeout_ms) + "\\n' | redis-cli --no-auth-warning" +
+                       (password.empty() ? "" : " -a '" + password + "'") + " -p " +
+                       std::to_string(master_port) + " 2>/dev/null | tail -n 1 | grep -qx " +
+                       std::to_string(replicas);
+    return std::system(line.c_str()) == 0;
+}
+
 // Started by the constructor, killed by the destructor; stop()/start() simulate
 // an outage. No persistence: every test starts empty.
 class RedisServer {
@@ -63,6 +79,8 @@ class RedisServer {
     RedisServer& operator=(const RedisServer&) = delete;
 
     int port() const { return port_; }
+    // Its working directory (where a "--logfile" option's relative name goes).
+    const std::string& dir() const { return dir_; }
     std::string spec(int db = 0) const {
         return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db);
     }
