@@ -135,12 +135,15 @@ class RedisServer {
 class RedisSentinel {
   public:
     // password: the Sentinel's own and the master's (one for the whole fleet).
-    explicit RedisSentinel(int master_port, const std::string& password = "")
+    // tls: sentinel.conf lines (tls-cert-file, ...); with them the port is TLS only.
+    explicit RedisSentinel(int master_port, const std::string& password = "",
+                           const std::string& tls = "")
         : port_(free_tcp_port()) {
         char dir[] = "/tmp/backstop-sentinel-XXXXXX";
         dir_ = mkdtemp(dir) ? dir : "/tmp";
         conf_ = dir_ + "/sentinel.conf";
-        std::string text = "port " + std::to_string(port_) + "\nbind 127.0.0.1\ndir " + dir_ +
+        std::string text = (tls.empty() ? "port " : tls + "port 0\ntls-port ") +
+                           std::to_string(port_) + "\nbind 127.0.0.1\ndir " + dir_ +
                            "\nsentinel monitor mymaster 127.0.0.1 " + std::to_string(master_port) +
                            " 1\nsentinel down-after-milliseconds mymaster 500\n"
                            "sentinel failover-timeout mymaster 5000\n";

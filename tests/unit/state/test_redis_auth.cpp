@@ -12,6 +12,7 @@
 #include "temp_dir.hpp"
 
 using namespace backstop;
+using backstop::test::RedisSentinel;
 using backstop::test::RedisServer;
 using backstop::testing::TempDir;
 
@@ -233,4 +234,52 @@ TEST(StateRedisTls, VerifiedServerClientCertificateAndRefusals) {
     no_ca.redis_ca_file.clear();
     EXPECT_NE(failing("rediss://127.0.0.1:" + port, no_ca).find("redis-ca-file"),
               std::string::npos);
+}
+
+// rediss-sentinel: the Sentinel and the master both speak TLS only, with one CA and
+// one password for the fleet; the store verifies both and works through them.
+TEST(StateRedisTls, SentinelAndMasterOverTls) {
+    require_redis();
+    TempDir d("backstop-redis-tls-sentinel");
+    make_pki(d);
+    RedisServer master({"--tls-cert-file", d.file("server.pem"), "--tls-key-file",
+                        d.file("server.key"), "--tls-ca-cert-file", d.file("ca.pem"),
+                        "--tls-auth-clients", "yes", "--requirepass", kPassword},
+                       true);
+    ASSERT_TRUE(master.running());
+    // tls-replication: the Sentinel's own connections to the master use TLS too.
+    RedisSentinel sentinel(master.port(), kPassword,
+                           "tls-cert-file " + d.file("server.pem") + "\ntls-key-file " +
+                               d.file("server.key") + "\ntls-ca-cert-file " + d.file("ca.pem") +
+                               "\ntls-auth-clients yes\ntls-replication yes\n");
+    ASSERT_TRUE(sentinel.running());
+    StateOptions o = with_password(kPassword);
+    o.redis_ca_file = d.file("ca.pem");
+    o.redis_cert_file = d.file("client.pem");
+    Config c;
+    c.state = "rediss://127.0.0.1:1/1";
+    c.redis_key_file = d.file("client.key");
+    o.redis_key_pem = state_options(c)->redis_key_pem;
+    const std::string spec =
+        "rediss-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster/1";
+
+    auto good = open_state(spec, o);
+    ASSERT_TRUE(good.ok()) << good.error().message;
+    EXPECT_EQ(all_operations(**good), "");
+
+    auto failing = [&](const std::string& s, const StateOptions& opts) {
+        auto store = open_state(s, opts);
+        if (!store) return store.error().message;
+        auto r = (*store)->check();
+        return r ? std::string("answered") : r.error().message;
+    };
+    // The Sentinel's certificate from a CA we do not trust: refused, and said so.
+    StateOptions other = o;
+    other.redis_ca_file = d.file("other.pem");
+    std::string e = failing(spec, other);
+    EXPECT_NE(e.find("certificate is not accepted"), std::string::npos) << e;
+    // Plain redis-sentinel to the TLS-only Sentinel fails instead of passing.
+    e = failing("redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster/1",
+                with_password(kPassword));
+    EXPECT_NE(e, "answered");
 }
