@@ -50,11 +50,13 @@ inline bool tcp_listening(int port) {
 // that has not received a byte of the stream yet. So one connection writes a
 // marker and WAITs for that: the stream is ordered, so its ack covers all earlier
 // writes (the milters' too).
+// cli_flags: more redis-cli options (--tls --cacert ... for a TLS-only master).
 inline bool replicas_caught_up(int master_port, int replicas = 1, int timeout_ms = 5000,
-                               const std::string& password = "") {
+                               const std::string& password = "",
+                               const std::string& cli_flags = "") {
     std::string line = "printf 'INCR backstop-test:synced\\nWAIT " + std::to_string(replicas) +
-                       " " + std::to_string(timeout_ms) + "\\n' | redis-cli --no-auth-warning" +
-                       (password.empty() ? "" : " -a '" + password + "'") + " -p " +
+                       " " + std::to_string(timeout_ms) + "\\n' | redis-cli --no-auth-warning " +
+                       cli_flags + (password.empty() ? "" : " -a '" + password + "'") + " -p " +
                        std::to_string(master_port) + " 2>/dev/null | tail -n 1 | grep -qx " +
                        std::to_string(replicas);
     return std::system(line.c_str()) == 0;

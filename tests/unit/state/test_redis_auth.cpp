@@ -2,8 +2,11 @@
 // commands, TLS with a CA made here by openssl. Real redis-server processes.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "backstop/policy/config.hpp"
 #include "backstop/policy/state_options.hpp"
@@ -14,6 +17,7 @@
 using namespace backstop;
 using backstop::test::RedisSentinel;
 using backstop::test::RedisServer;
+using backstop::test::replicas_caught_up;
 using backstop::testing::TempDir;
 
 namespace {
@@ -236,18 +240,35 @@ TEST(StateRedisTls, VerifiedServerClientCertificateAndRefusals) {
               std::string::npos);
 }
 
-// rediss-sentinel: the Sentinel and the master both speak TLS only, with one CA and
-// one password for the fleet; the store verifies both and works through them.
-TEST(StateRedisTls, SentinelAndMasterOverTls) {
+// rediss-sentinel as a fleet runs it: master, replica and Sentinel speak TLS only
+// (replication and the Sentinel's own connections too), with one CA and one password.
+// The store verifies each, works through the Sentinel, and follows a failover to the
+// replica without a restart, its counts carried over.
+TEST(StateRedisTls, SentinelFailoverOverTls) {
     require_redis();
     TempDir d("backstop-redis-tls-sentinel");
     make_pki(d);
-    RedisServer master({"--tls-cert-file", d.file("server.pem"), "--tls-key-file",
-                        d.file("server.key"), "--tls-ca-cert-file", d.file("ca.pem"),
-                        "--tls-auth-clients", "yes", "--requirepass", kPassword},
-                       true);
+    const std::vector<std::string> tls = {"--tls-cert-file",    d.file("server.pem"),
+                                          "--tls-key-file",     d.file("server.key"),
+                                          "--tls-ca-cert-file", d.file("ca.pem"),
+                                          "--tls-auth-clients", "yes",
+                                          "--tls-replication",  "yes",
+                                          "--requirepass",      kPassword,
+                                          "--masterauth",       kPassword};
+    auto with = [&](std::vector<std::string> more) {
+        more.insert(more.end(), tls.begin(), tls.end());
+        return more;
+    };
+    RedisServer master(with({"--repl-diskless-sync-delay", "0"}), true);
     ASSERT_TRUE(master.running());
-    // tls-replication: the Sentinel's own connections to the master use TLS too.
+    RedisServer replica(with({"--replicaof", "127.0.0.1", std::to_string(master.port())}), true);
+    ASSERT_TRUE(replica.running());
+    const std::string cli_tls = "--tls --cacert '" + d.file("ca.pem") + "' --cert '" +
+                                d.file("client.pem") + "' --key '" + d.file("client.key") + "'";
+    bool synced = false;
+    for (int i = 0; i < 50 && !synced; ++i)
+        synced = replicas_caught_up(master.port(), 1, 100, kPassword, cli_tls);
+    ASSERT_TRUE(synced) << "replica not in sync over TLS";
     RedisSentinel sentinel(master.port(), kPassword,
                            "tls-cert-file " + d.file("server.pem") + "\ntls-key-file " +
                                d.file("server.key") + "\ntls-ca-cert-file " + d.file("ca.pem") +
@@ -282,4 +303,27 @@ TEST(StateRedisTls, SentinelAndMasterOverTls) {
     e = failing("redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster/1",
                 with_password(kPassword));
     EXPECT_NE(e, "answered");
+
+    // Ten counts, on the replica before the master dies; then the eleventh on the
+    // promoted replica, found through the Sentinel over TLS.
+    for (int i = 0; i < 10; ++i) {
+        auto n = (*good)->hit("storm:b@ours.example", 1000, 600);
+        ASSERT_TRUE(n.ok()) << n.error().message;
+        EXPECT_EQ(*n, std::uint64_t(i + 1));
+    }
+    ASSERT_TRUE(replicas_caught_up(master.port(), 1, 2000, kPassword, cli_tls));
+    master.stop();
+    int failed = 0;
+    std::uint64_t next = 0;
+    for (int i = 0; i < 600 && next == 0; ++i) {  // hang guard: 30 s
+        auto n = (*good)->hit("storm:b@ours.example", 1001, 600);
+        if (n) {
+            next = *n;
+        } else {
+            ++failed;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    EXPECT_GT(failed, 0);  // the switch was seen
+    EXPECT_EQ(next, 11u);  // counted on where the first ten went
 }
