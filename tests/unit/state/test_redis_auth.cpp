@@ -58,6 +58,14 @@ StateOptions with_password(const std::string& password) {
     return o;
 }
 
+// "answered" when a store opened on spec reaches its server, else why not.
+std::string failing(const std::string& spec, const StateOptions& opts) {
+    auto s = open_state(spec, opts);
+    if (!s) return s.error().message;
+    auto r = (*s)->check();
+    return r ? std::string("answered") : r.error().message;
+}
+
 }  // namespace
 
 TEST(StateRedisAuth, PasswordRequiredWrongAndRight) {
@@ -206,12 +214,6 @@ TEST(StateRedisTls, VerifiedServerClientCertificateAndRefusals) {
     ASSERT_TRUE(good.ok()) << good.error().message;
     EXPECT_EQ(all_operations(**good), "");
 
-    auto failing = [&](const std::string& spec, const StateOptions& opts) {
-        auto s = open_state(spec, opts);
-        if (!s) return s.error().message;
-        auto r = (*s)->check();
-        return r ? std::string("answered") : r.error().message;
-    };
     // A server whose certificate another CA signed.
     StateOptions other = o;
     other.redis_ca_file = d.file("other.pem");
@@ -288,12 +290,6 @@ TEST(StateRedisTls, SentinelFailoverOverTls) {
     ASSERT_TRUE(good.ok()) << good.error().message;
     EXPECT_EQ(all_operations(**good), "");
 
-    auto failing = [&](const std::string& s, const StateOptions& opts) {
-        auto store = open_state(s, opts);
-        if (!store) return store.error().message;
-        auto r = (*store)->check();
-        return r ? std::string("answered") : r.error().message;
-    };
     // The Sentinel's certificate from a CA we do not trust: refused, and said so.
     StateOptions other = o;
     other.redis_ca_file = d.file("other.pem");
